@@ -1,0 +1,52 @@
+# Shoal's two commands: `make demo` and `make test`. Each sets itself up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_STAMP := tests/interop/node/node_modules/.installed
+
+.PHONY: demo test test-long lint typecheck pytest bench system-deps clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# The npm package age-encryption (typage) for post-quantum interop tests.
+$(NODE_STAMP): tests/interop/node/package.json
+	@if command -v npm >/dev/null; then \
+		cd tests/interop/node && npm install --no-audit --no-fund --silent && touch node_modules/.installed; \
+	else echo "npm not found: post-quantum interop tests will be skipped"; fi
+
+# Debian packages the tests use; run as root (CI does).
+system-deps:
+	@if [ "$$(id -u)" = 0 ]; then \
+		pkgs="age"; command -v node >/dev/null || pkgs="$$pkgs nodejs"; \
+		command -v npm >/dev/null || pkgs="$$pkgs npm"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; \
+	else echo "not root: install 'age', 'nodejs' and 'npm' yourself for the interop tests"; fi
+
+demo: $(STAMP)
+	$(BIN)/shoal demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict src
+
+pytest: $(STAMP) $(NODE_STAMP)
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+test-long: $(STAMP) $(NODE_STAMP)
+	SHOAL_LONG=1 $(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/age_throughput.py
+
+clean:
+	rm -rf $(VENV) tests/interop/node/node_modules
