@@ -42,7 +42,7 @@ def demo() -> None:
     click.echo("Shoal demo — the cryptographic core (the web loop arrives next).")
     click.echo(f"  codename shown once to a contact: {codename}")
     click.echo(f"  lookup id the server would store: {contact.lookup_id.hex()}")
-    message = "I saw the convoy at dawn.".encode()
+    message = b"I saw the convoy at dawn."
     sealed = crypto.encrypt(message, [handler.recipient(), contact.identity.recipient()])
     click.echo(f"  message sealed to handler + contact: {len(sealed)} bytes, age v1, post-quantum")
     again = crypto.derive_contact_keys(codename.upper(), salt)

@@ -91,7 +91,9 @@ def test_success_streaming_byte_by_byte(vector: Vector) -> None:
     pieces = [vector.body[i : i + 1] for i in range(len(vector.body))]
     if len(pieces) > 5000:  # the 257-chunk files: split at odd sizes instead
         pieces = [vector.body[i : i + 4099] for i in range(0, len(vector.body), 4099)]
-    plaintext = b"".join(crypto.decrypt_iter(pieces, vector.decryption_identities(), armor=vector.armored))
+    plaintext = b"".join(
+        crypto.decrypt_iter(pieces, vector.decryption_identities(), armor=vector.armored)
+    )
     assert hashlib.sha256(plaintext).hexdigest() == vector.payload_sha256
 
 

@@ -47,8 +47,7 @@ def _check_recipients(recipients: Sequence[Recipient]) -> None:
         # post-quantum and a classic recipient is only as strong as X25519.
         raise MixedRecipientsError(
             "post-quantum and classic X25519 recipients cannot share a file; "
-            "re-key the classic recipients or encrypt twice: "
-            + ", ".join(sorted(types))
+            "re-key the classic recipients or encrypt twice: " + ", ".join(sorted(types))
         )
 
 

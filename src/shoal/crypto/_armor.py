@@ -49,9 +49,7 @@ class ArmorEncoder:
         if whole:
             text = base64.b64encode(self._pending[:whole])
             del self._pending[:whole]
-            out += b"".join(
-                text[i : i + COLUMNS] + b"\n" for i in range(0, len(text), COLUMNS)
-            )
+            out += b"".join(text[i : i + COLUMNS] + b"\n" for i in range(0, len(text), COLUMNS))
         return out
 
     def finalize(self) -> bytes:

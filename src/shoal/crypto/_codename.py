@@ -1,7 +1,7 @@
 """Codenames: a contact's only credential, and the keys derived from it.
 
 A codename is 7 words drawn with :mod:`secrets` from the EFF long wordlist
-(7,776 words, shipped by the ``xkcdpass`` package): 7 × log2(7776) = 90.5
+(7,776 words, shipped by the ``xkcdpass`` package): 7 * log2(7776) = 90.5
 bits. From its normalized text and an organization-wide salt, HKDF-SHA-256
 derives the contact's lookup id (what the server stores to find them) and
 the seed of the contact's own age identity (replies are encrypted to it).

@@ -34,9 +34,7 @@ def encrypt(data: Buffer, recipients: Sequence[Recipient], *, armor: bool = Fals
     return b"".join(enc.update(data) + enc.finalize())
 
 
-def decrypt(
-    data: Buffer, identities: Sequence[Identity], *, armor: bool | None = None
-) -> bytes:
+def decrypt(data: Buffer, identities: Sequence[Identity], *, armor: bool | None = None) -> bytes:
     """Decrypt an age file held in memory; armor is detected unless given."""
     dec = Decryption(identities, armor=armor)
     return b"".join(dec.update(data) + dec.finalize())
@@ -162,6 +160,8 @@ class DecryptReader(io.RawIOBase):
         self._src = src
         self._dec = Decryption(identities)
         self._ready: deque[bytes] = deque()
+        # Reused for every read: the core copies only what it must keep.
+        self._block = memoryview(bytearray(READ_SIZE))
         self._offset = 0
         self._eof = False
         while not self._dec.header_done and not self._eof:
@@ -171,9 +171,9 @@ class DecryptReader(io.RawIOBase):
         return True
 
     def _pull(self) -> None:
-        block = self._src.read(READ_SIZE)
-        if block:
-            self._ready.extend(self._dec.update(block))
+        n = self._src.readinto(self._block)  # type: ignore[attr-defined]
+        if n:
+            self._ready.extend(self._dec.update(self._block[:n]))
         else:
             self._ready.extend(self._dec.finalize())
             self._eof = True
@@ -212,7 +212,9 @@ def decrypt_reader(src: BinaryIO, identities: Sequence[Identity]) -> DecryptRead
     return DecryptReader(src, identities)
 
 
-def decrypt_to_file(src: BinaryIO, path: str | os.PathLike[str], identities: Sequence[Identity]) -> None:
+def decrypt_to_file(
+    src: BinaryIO, path: str | os.PathLike[str], identities: Sequence[Identity]
+) -> None:
     """Decrypt ``src`` into ``path``, all or nothing.
 
     Plaintext goes to a temporary name in the same directory, is fsynced,

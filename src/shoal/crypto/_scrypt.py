@@ -26,7 +26,7 @@ SCRYPT_SALT_LABEL = b"age-encryption.org/v1/scrypt"
 #: age's default: about a second on a laptop.
 DEFAULT_WORK_FACTOR = 18
 #: Files asking for more are refused before any work (spec SHOULD; the
-#: C2SP test kit expects 23 to fail). 2**22 × 1 KiB is 4 GiB of memory.
+#: C2SP test kit expects 23 to fail). 2**22 x 1 KiB is 4 GiB of memory.
 MAX_WORK_FACTOR = 22
 _ZERO_NONCE = bytes(12)
 _WORK_FACTOR = re.compile(r"\A[1-9][0-9]*\Z")
@@ -66,9 +66,7 @@ class ScryptRecipient:
 class ScryptIdentity:
     """Decrypt with a passphrase, refusing work factors above the limit."""
 
-    def __init__(
-        self, passphrase: str | bytes, max_work_factor: int = MAX_WORK_FACTOR
-    ) -> None:
+    def __init__(self, passphrase: str | bytes, max_work_factor: int = MAX_WORK_FACTOR) -> None:
         self._passphrase = _passphrase_bytes(passphrase)
         self._max_work_factor = max_work_factor
 
