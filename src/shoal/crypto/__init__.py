@@ -45,6 +45,7 @@ from ._keys import (
     parse_recipient,
 )
 from ._keystore import Keystore, open_keystore, seal_keystore
+from ._note import Note, NoteSigner, NoteVerifier, open_note, sign_note
 from ._recipients import Identity, Recipient
 from ._scrypt import ScryptIdentity, ScryptRecipient
 from ._signing import SigningKey, VerifyKey
@@ -54,16 +55,17 @@ from .errors import (
     DecryptionError,
     KeyFormatError,
     MixedRecipientsError,
+    NoteFormatError,
     RecipientError,
     SignatureError,
 )
 
 __all__ = [
-    "DEFAULT_KEY_TYPE",
     "AgeIdentity",
     "AgeRecipient",
     "ContactKeys",
     "CryptoError",
+    "DEFAULT_KEY_TYPE",
     "DecryptReader",
     "DecryptionError",
     "EncryptWriter",
@@ -74,6 +76,10 @@ __all__ = [
     "KeyType",
     "Keystore",
     "MixedRecipientsError",
+    "Note",
+    "NoteFormatError",
+    "NoteSigner",
+    "NoteVerifier",
     "Recipient",
     "RecipientError",
     "ScryptIdentity",
@@ -100,7 +106,9 @@ __all__ = [
     "key_type_of",
     "normalize_codename",
     "open_keystore",
+    "open_note",
     "parse_identity",
     "parse_recipient",
     "seal_keystore",
+    "sign_note",
 ]

@@ -4,7 +4,9 @@
 
     CryptoError                 root of everything this package raises
     ├── KeyFormatError          a key string, codename or keystore is malformed
-    ├── SignatureError          an Ed25519 signature does not verify
+    ├── SignatureError          an Ed25519 signature does not verify, or a
+    │                           note has no signature from a trusted key
+    ├── NoteFormatError         a signed note is malformed
     ├── RecipientError          a recipient set that must not be used
     │   └── MixedRecipientsError  classic and post-quantum (or scrypt and
     │                             anything) in one file
@@ -36,6 +38,10 @@ class KeyFormatError(CryptoError):
 
 class SignatureError(CryptoError):
     """A signature does not verify for the message and key given."""
+
+
+class NoteFormatError(CryptoError):
+    """A signed note is not in the C2SP signed-note format."""
 
 
 class RecipientError(CryptoError):
