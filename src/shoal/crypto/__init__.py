@@ -61,11 +61,11 @@ from .errors import (
 )
 
 __all__ = [
+    "DEFAULT_KEY_TYPE",
     "AgeIdentity",
     "AgeRecipient",
     "ContactKeys",
     "CryptoError",
-    "DEFAULT_KEY_TYPE",
     "DecryptReader",
     "DecryptionError",
     "EncryptWriter",
