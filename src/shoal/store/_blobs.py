@@ -1,0 +1,160 @@
+"""A content-addressed blob store on the local filesystem.
+
+Blobs are age ciphertext, named by the SHA-256 of their bytes, so a name
+reveals nothing and identical uploads are stored once. Writing is crash-safe:
+bytes go to a temporary name in ``tmp/`` (same filesystem), are fsynced,
+renamed into place, and the directory is fsynced — a crash leaves the whole
+object or none, and :meth:`BlobStore.clean_partials` removes what a crash
+left in ``tmp/`` (ciphertext only, never plaintext).
+
+A full disk is a normal condition: the half-written temporary file is
+removed and :class:`StorageFullError` raised; stored blobs are untouched.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import secrets
+from collections.abc import AsyncIterable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import BlobNotFoundError, StorageFullError
+
+_BLOB_ID = re.compile(r"\A[0-9a-f]{64}\Z")
+_TMP = "tmp"
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """A stored blob: its id (SHA-256 hex of its bytes) and size."""
+
+    blob_id: str
+    size: int
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _Pending:
+    """One blob being written to ``tmp/``: write, then commit or abort."""
+
+    def __init__(self, store: BlobStore) -> None:
+        self._store = store
+        self._path = store.root / _TMP / f"{secrets.token_hex(16)}.partial"
+        self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self._open = True
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        try:
+            while view:
+                n = os.write(self._fd, view)
+                self._hash.update(view[:n])
+                self._size += n
+                view = view[n:]
+        except OSError as exc:
+            self.abort()
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFullError("the disk is full: the object was not stored") from None
+            raise
+
+    def commit(self) -> BlobRef:
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            self.abort()
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFullError("the disk is full: the object was not stored") from None
+            raise
+        self._close()
+        ref = BlobRef(self._hash.hexdigest(), self._size)
+        target = self._store.path_of(ref.blob_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._path, target)
+        _fsync_dir(target.parent)
+        return ref
+
+    def _close(self) -> None:
+        # Closing twice could close a descriptor another thread just got.
+        if self._open:
+            self._open = False
+            os.close(self._fd)
+
+    def abort(self) -> None:
+        self._close()
+        self._path.unlink(missing_ok=True)
+
+
+class BlobStore:
+    """Blobs under ``root``: ``root/ab/cd/abcd…`` and ``root/tmp/`` for writes."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        (self.root / _TMP).mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def path_of(self, blob_id: str) -> Path:
+        if not _BLOB_ID.match(blob_id):
+            raise BlobNotFoundError("not a blob id")
+        return self.root / blob_id[:2] / blob_id[2:4] / blob_id
+
+    def put(self, chunks: Iterable[bytes | bytearray | memoryview]) -> BlobRef:
+        """Store the concatenation of ``chunks``; durable when this returns."""
+        pending = _Pending(self)
+        try:
+            for chunk in chunks:
+                pending.write(chunk)
+        except BaseException:
+            pending.abort()
+            raise
+        return pending.commit()
+
+    async def put_async(self, chunks: AsyncIterable[bytes | bytearray | memoryview]) -> BlobRef:
+        """:meth:`put` for async producers (a request body being encrypted).
+
+        Writes go straight to the page cache; only the final fsync waits on
+        the disk, and the caller may run :meth:`put` in a thread instead if
+        that matters more than one thread hop per chunk.
+        """
+        pending = _Pending(self)
+        try:
+            async for chunk in chunks:
+                pending.write(chunk)
+        except BaseException:
+            pending.abort()
+            raise
+        return pending.commit()
+
+    def open(self, blob_id: str) -> BinaryIO:
+        try:
+            return self.path_of(blob_id).open("rb")
+        except FileNotFoundError:
+            raise BlobNotFoundError("no such blob") from None
+
+    def exists(self, blob_id: str) -> bool:
+        return self.path_of(blob_id).is_file()
+
+    def delete(self, blob_id: str) -> None:
+        """Remove a blob; removing a missing one is not an error."""
+        path = self.path_of(blob_id)
+        path.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+
+    def clean_partials(self) -> int:
+        """Remove writes a crash interrupted; returns how many."""
+        removed = 0
+        for leftover in (self.root / _TMP).glob("*.partial"):
+            leftover.unlink(missing_ok=True)
+            removed += 1
+        return removed
