@@ -118,9 +118,10 @@ class Decryption:
         if self._state == self._PAYLOAD:
             assert self._stream is not None
             return self._stream.update(data)
+        searched = len(self._buffer)
         self._buffer += data
         if self._state == self._HEADER:
-            end = _header.find_end(self._buffer)
+            end = _header.find_end(self._buffer, searched)
             if end is None:
                 return []
             self._unwrap(_header.parse(bytes(self._buffer[:end])))

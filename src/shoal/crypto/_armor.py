@@ -82,8 +82,10 @@ class ArmorDecoder:
             out.append(self._line(line[:-1] if line.endswith(b"\r") else line))
         if len(self._buffer) > _MAX_LINE and self._state != self._AFTER:
             raise ArmorError("armor line too long")
-        if self._state == self._AFTER and self._buffer.strip(_WHITESPACE):
-            raise ArmorError("data after the armor end line")
+        if self._state == self._AFTER:
+            if self._buffer.strip(_WHITESPACE):
+                raise ArmorError("data after the armor end line")
+            self._buffer.clear()  # trailing whitespace: nothing to keep
         return b"".join(out)
 
     def _line(self, line: bytes) -> bytes:

@@ -30,6 +30,7 @@ COLUMNS = 64
 # recipients. The bound keeps a hostile file from making us buffer forever.
 MAX_HEADER_SIZE = 1 << 20
 
+_MAC_LINE_LOOKBACK = 64
 _ARGUMENT = re.compile(rb"\A[\x21-\x7e]+\Z")
 _FULL_LINE = re.compile(rb"\A[A-Za-z0-9+/]{64}\Z")
 _MAC_LINE = re.compile(rb"\A--- ([A-Za-z0-9+/]{43})\Z")
@@ -97,15 +98,20 @@ def check_prefix(data: bytes | bytearray) -> None:
         raise HeaderError("not an age file")
 
 
-def find_end(data: bytes | bytearray) -> int | None:
+def find_end(data: bytes | bytearray, start: int = 0) -> int | None:
     """Length of the header at the start of ``data``, or None if incomplete.
 
     The MAC line is the first line starting with ``---``: stanza argument
     lines start with ``->`` and body lines hold only base64 characters, so no
-    earlier line can. Raises :class:`HeaderError` past ``MAX_HEADER_SIZE``.
+    earlier line can. ``start`` is where the previous call stopped looking
+    (bytes before it were already searched), so feeding a header one byte
+    at a time costs linear, not quadratic, time. Raises
+    :class:`HeaderError` past ``MAX_HEADER_SIZE``.
     """
     check_prefix(data)
-    mark = data.find(b"\n" + MAC_PREFIX, 0, MAX_HEADER_SIZE)
+    # Look back far enough to see a MAC line that began before ``start`` but
+    # was not yet terminated: a valid one is 47 bytes plus its newline.
+    mark = data.find(b"\n" + MAC_PREFIX, max(0, start - _MAC_LINE_LOOKBACK), MAX_HEADER_SIZE)
     if mark >= 0:
         end = data.find(b"\n", mark + 1, MAX_HEADER_SIZE)
         if end >= 0:

@@ -171,9 +171,15 @@ class DecryptReader(io.RawIOBase):
         return True
 
     def _pull(self) -> None:
-        n = self._src.readinto(self._block)  # type: ignore[attr-defined]
+        readinto = getattr(self._src, "readinto", None)
+        if readinto is not None:
+            n = readinto(self._block)
+            block: Buffer = self._block[:n]
+        else:
+            block = self._src.read(READ_SIZE)
+            n = len(block)
         if n:
-            self._ready.extend(self._dec.update(self._block[:n]))
+            self._ready.extend(self._dec.update(block))
         else:
             self._ready.extend(self._dec.finalize())
             self._eof = True
