@@ -35,6 +35,32 @@ MLKEM_PUBLIC_SIZE = 1184
 MLKEM_CIPHERTEXT_SIZE = 1088
 RECIPIENT_SIZE = MLKEM_PUBLIC_SIZE + 32
 ENC_SIZE = MLKEM_CIPHERTEXT_SIZE + 32
+# Encodings of the X25519 points of small order (on the curve and its twist),
+# as libsodium lists them; X25519 ignores the top bit, so it is cleared
+# before comparing. With a clamped scalar (a multiple of the cofactor) the
+# shared secret is all zeros exactly for these points. Checking the list
+# costs nanoseconds; pyca's HPKE reports such a share as an ordinary
+# InvalidTag, and a second X25519 exchange just to tell would cost ~30 µs
+# per stanza.
+_SMALL_ORDER_POINTS = frozenset(
+    bytes.fromhex(h)
+    for h in (
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+        "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    )
+)
+
+
+def is_small_order(share: bytes) -> bool:
+    """True if X25519 with any clamped scalar gives all zeros for ``share``."""
+    return share[:31] + bytes([share[31] & 0x7F]) in _SMALL_ORDER_POINTS
+
+
 _SUITE = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 _WRAPPED_SIZE = FILE_KEY_SIZE + 16
 
@@ -93,11 +119,11 @@ class HybridIdentity:
             raise KeyFormatError("an mlkem768x25519 identity is a 32-byte seed")
         expanded = hashlib.shake_256(seed).digest(96)
         mlkem_key = mlkem.MLKEM768PrivateKey.from_seed_bytes(expanded[:64])
-        self._x25519 = x25519.X25519PrivateKey.from_private_bytes(expanded[64:])
-        self._key = hpke.MLKEM768X25519PrivateKey(mlkem_key, self._x25519)
+        x25519_key = x25519.X25519PrivateKey.from_private_bytes(expanded[64:])
+        self._key = hpke.MLKEM768X25519PrivateKey(mlkem_key, x25519_key)
         self._seed = seed
         self._recipient = HybridRecipient(
-            mlkem_key.public_key().public_bytes_raw() + self._x25519.public_key().public_bytes_raw()
+            mlkem_key.public_key().public_bytes_raw() + x25519_key.public_key().public_bytes_raw()
         )
 
     @classmethod
@@ -133,10 +159,8 @@ class HybridIdentity:
                 raise HeaderError("mlkem768x25519 stanza body has the wrong size")
             # An all-zero X25519 shared secret (identity or low-order point in
             # enc) is a malformed stanza, not a stanza for someone else.
-            try:
-                self._x25519.exchange(x25519.X25519PublicKey.from_public_bytes(enc[-32:]))
-            except ValueError:
-                raise HeaderError("mlkem768x25519 enc has a low-order X25519 share") from None
+            if is_small_order(enc[-32:]):
+                raise HeaderError("mlkem768x25519 enc has a low-order X25519 share")
             try:
                 return _SUITE.decrypt(enc + stanza.body, self._key, info=HYBRID_INFO)
             except InvalidTag:
