@@ -6,8 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import require_tool
-
+from _tools import require_tool
 from shoal import crypto
 
 SHOAL = [sys.executable, "-m", "shoal"]
