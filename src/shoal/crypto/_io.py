@@ -140,6 +140,13 @@ class EncryptWriter(io.RawIOBase):
             self._enc = None  # abandon: no final chunk
         self.close()
 
+    def __del__(self) -> None:
+        # io's finalizer would call close() and so seal a stream its writer
+        # abandoned, making a cut-short file decrypt as if complete. Only an
+        # explicit close() (or a clean ``with`` exit) writes the final chunk.
+        self._enc = None
+        super().__del__()
+
 
 def encrypt_writer(
     dst: BinaryIO, recipients: Sequence[Recipient], *, armor: bool = False
