@@ -23,15 +23,26 @@ cut short is only known at ``finalize``. Whoever consumes plaintext before
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 
 from . import _header, _stream
-from ._armor import ArmorDecoder, ArmorEncoder, looks_armored
+from ._armor import ArmorDecoder, ArmorEncoder
 from ._recipients import Identity, Recipient
 from ._scrypt import STANZA_TYPE as SCRYPT_TYPE
-from .errors import HeaderError, MixedRecipientsError, NoIdentityMatchError, RecipientError
+from .errors import (
+    DecryptionError,
+    HeaderError,
+    MixedRecipientsError,
+    NoIdentityMatchError,
+    RecipientError,
+)
 
 Buffer = bytes | bytearray | memoryview
+_NOT_WHITESPACE = re.compile(rb"[^ \t\r\n]")
+# Leading whitespace kept while detecting armor: one armor line and its newline.
+_MAX_WHITESPACE_LINE = 2 * 64 + 1
+_HEADER_STEP = 64 * 1024
 
 
 def _check_recipients(recipients: Sequence[Recipient]) -> None:
@@ -94,6 +105,10 @@ class Decryption:
         self._armor: ArmorDecoder | None = ArmorDecoder() if armor else None
         self._file_key = b""
         self._stream: _stream.StreamDecryptor | None = None
+        # Sticky, like age's Go reader: after one failure every later call
+        # fails too, so a caller that keeps feeding cannot end up with a
+        # "clean" finish that silently lost the chunks of the failed call.
+        self._failed = False
 
     @property
     def header_done(self) -> bool:
@@ -101,41 +116,73 @@ class Decryption:
         return self._state >= self._NONCE
 
     def update(self, data: Buffer) -> list[bytes]:
+        if self._failed:
+            raise DecryptionError("decryption already failed")
+        try:
+            return self._update(memoryview(data).cast("B"))
+        except DecryptionError:
+            self._failed = True
+            raise
+
+    def finalize(self) -> list[bytes]:
+        if self._failed:
+            raise DecryptionError("decryption already failed")
+        try:
+            return self._finalize()
+        except DecryptionError:
+            self._failed = True
+            raise
+
+    def _update(self, data: memoryview) -> list[bytes]:
         if self._state == self._DETECT:
-            self._buffer += data
-            armored = looks_armored(self._buffer)
-            if armored is None:
+            found = _NOT_WHITESPACE.search(data)
+            if found is None:
+                # Only whitespace so far: what matters is the unfinished last
+                # line, so keep from the last newline on, and bound it.
+                self._buffer += data
+                del self._buffer[: max(0, self._buffer.rfind(b"\n"))]
+                if len(self._buffer) > _MAX_WHITESPACE_LINE:
+                    raise HeaderError("too much leading whitespace")
                 return []
-            data, self._buffer = bytes(self._buffer), bytearray()
             self._state = self._HEADER
-            if armored:
+            if data[found.start()] != ord("-"):
+                if self._buffer or found.start():
+                    raise HeaderError("not an age file: leading whitespace")
+            else:
                 self._armor = ArmorDecoder()
+                self._armor.update(self._buffer)  # whitespace only: no output
+                self._buffer = bytearray()
         if self._armor is not None:
-            data = self._armor.update(data)
+            return self._binary(memoryview(self._armor.update(data)))
         return self._binary(data)
 
-    def _binary(self, data: Buffer) -> list[bytes]:
-        if self._state == self._PAYLOAD:
+    def _binary(self, data: memoryview) -> list[bytes]:
+        out: list[bytes] = []
+        # Header and nonce are small: move input into the buffer a bounded
+        # step at a time, so a large first piece is never copied whole.
+        while self._state != self._PAYLOAD and data:
+            searched = len(self._buffer)
+            self._buffer += data[:_HEADER_STEP]
+            data = data[_HEADER_STEP:]
+            if self._state == self._HEADER:
+                end = _header.find_end(self._buffer, searched)
+                if end is None:
+                    continue
+                self._unwrap(_header.parse(bytes(self._buffer[:end])))
+                del self._buffer[:end]
+                self._state = self._NONCE
+            if len(self._buffer) >= _stream.NONCE_SIZE:
+                nonce = bytes(self._buffer[: _stream.NONCE_SIZE])
+                rest = bytes(self._buffer[_stream.NONCE_SIZE :])
+                self._buffer = bytearray()
+                self._stream = _stream.StreamDecryptor(_stream.payload_key(self._file_key, nonce))
+                self._file_key = b""
+                self._state = self._PAYLOAD
+                out += self._stream.update(rest)
+        if self._state == self._PAYLOAD and data:
             assert self._stream is not None
-            return self._stream.update(data)
-        searched = len(self._buffer)
-        self._buffer += data
-        if self._state == self._HEADER:
-            end = _header.find_end(self._buffer, searched)
-            if end is None:
-                return []
-            self._unwrap(_header.parse(bytes(self._buffer[:end])))
-            del self._buffer[:end]
-            self._state = self._NONCE
-        if len(self._buffer) < _stream.NONCE_SIZE:
-            return []
-        nonce = bytes(self._buffer[: _stream.NONCE_SIZE])
-        rest = bytes(self._buffer[_stream.NONCE_SIZE :])
-        self._buffer = bytearray()
-        self._stream = _stream.StreamDecryptor(_stream.payload_key(self._file_key, nonce))
-        self._file_key = b""
-        self._state = self._PAYLOAD
-        return self._stream.update(rest)
+            out += self._stream.update(data)
+        return out
 
     def _unwrap(self, header: _header.Header) -> None:
         types = [s.type for s in header.stanzas]
@@ -150,13 +197,13 @@ class Decryption:
         _header.verify_mac(header, file_key)
         self._file_key = file_key
 
-    def finalize(self) -> list[bytes]:
+    def _finalize(self) -> list[bytes]:
         out: list[bytes] = []
         if self._state == self._DETECT:
             # Nothing but whitespace (or nothing): not an age file.
             raise HeaderError("not an age file")
         if self._armor is not None:
-            out = self._binary(self._armor.finalize())
+            out = self._binary(memoryview(self._armor.finalize()))
         if self._state == self._HEADER:
             raise HeaderError("truncated header")
         if self._state == self._NONCE:

@@ -26,14 +26,6 @@ _LAST_LINE = re.compile(rb"\A[A-Za-z0-9+/]*={0,2}\Z")
 _MAX_LINE = 2 * COLUMNS
 
 
-def looks_armored(prefix: bytes | bytearray) -> bool | None:
-    """True if armored, False if binary, None if only whitespace seen so far."""
-    stripped = bytes(prefix).lstrip(_WHITESPACE)
-    if not stripped:
-        return None
-    return stripped.startswith(b"-")
-
-
 class ArmorEncoder:
     """Binary in, armored text out."""
 

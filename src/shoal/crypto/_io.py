@@ -121,7 +121,7 @@ class EncryptWriter(io.RawIOBase):
             raise ValueError("write to a closed EncryptWriter")
         for out in self._enc.update(data):
             self._dst.write(out)
-        return len(memoryview(data))
+        return memoryview(data).nbytes
 
     def close(self) -> None:
         if self._enc is not None:

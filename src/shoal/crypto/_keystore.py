@@ -56,6 +56,8 @@ def open_keystore(data: bytes, passphrase: str) -> Keystore:
         if document["shoal-keystore"] != FORMAT_VERSION:
             raise KeyFormatError("unsupported keystore version")
         identities: Sequence[str] = document["identities"]
+        if not all(isinstance(i, str) for i in identities):
+            raise KeyFormatError("malformed keystore")
         return Keystore(
             identities=tuple(parse_identity(i) for i in identities),
             signing_key=SigningKey(bytes.fromhex(document["signing-key"])),
