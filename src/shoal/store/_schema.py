@@ -1,0 +1,89 @@
+"""The database schema: only what a seized server's disk may show.
+
+DESIGN.md ("What the server's disk may show"): random ids, compartment ids,
+days, counts, padded ciphertext sizes, whether a codename is accepted, and
+ciphertext. Each column below says which of those it is. Public keys and
+signed notes are public material the server needs to encrypt and to check
+logins. The integer ``seq`` of items is an arrival order for sync cursors,
+no more than what the blob files' own times already show.
+
+Changes go through Alembic migrations (``migrations/``), never create_all.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import BigInteger, Date, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ID = String(32)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Note(Base):
+    """A signed note as imported: organization, command key, or epoch."""
+
+    __tablename__ = "notes"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)  # random id
+    kind: Mapped[str] = mapped_column(String(16))  # record kind (public)
+    compartment_id: Mapped[str | None] = mapped_column(ID)  # compartment id
+    number: Mapped[int] = mapped_column(Integer)  # serial or epoch number (count)
+    body: Mapped[str] = mapped_column(Text)  # signed public material
+
+
+class Compartment(Base):
+    __tablename__ = "compartments"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)  # compartment id
+    door: Mapped[str] = mapped_column(String(63), unique=True)  # public URL path
+    epoch: Mapped[int] = mapped_column(Integer)  # newest epoch number (count)
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)  # random id
+    lookup_id: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)  # HKDF output
+    compartment_id: Mapped[str] = mapped_column(ForeignKey("compartments.id"))
+    accepted: Mapped[bool]  # whether the codename is accepted (flag)
+    recipient: Mapped[str] = mapped_column(Text)  # the contact's public age recipient
+    state: Mapped[bytes | None] = mapped_column(LargeBinary)  # ciphertext for the compartment
+    day: Mapped[date] = mapped_column(Date)  # day of first contact
+
+
+class Item(Base):
+    __tablename__ = "items"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(ID, unique=True)  # random id
+    compartment_id: Mapped[str] = mapped_column(ForeignKey("compartments.id"), index=True)
+    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(3))  # "in" or "out" (flag)
+    blob_id: Mapped[str] = mapped_column(String(64))  # SHA-256 of the ciphertext
+    size: Mapped[int] = mapped_column(BigInteger)  # padded ciphertext size
+    day: Mapped[date] = mapped_column(Date)
+
+
+class Session(Base):
+    """A contact's session: ciphertext under a key that only the cookie holds."""
+
+    __tablename__ = "sessions"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)  # random id
+    record: Mapped[bytes] = mapped_column(LargeBinary)  # ciphertext
+    day: Mapped[date] = mapped_column(Date)
+
+
+class HandlerChallenge(Base):
+    __tablename__ = "handler_challenges"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)  # random id
+    nonce: Mapped[bytes] = mapped_column(LargeBinary(32))  # random bytes
+    day: Mapped[date] = mapped_column(Date)
+
+
+class HandlerToken(Base):
+    __tablename__ = "handler_tokens"
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)  # SHA-256
+    handler_id: Mapped[str] = mapped_column(ID)  # key fingerprint (public)
+    compartment_id: Mapped[str] = mapped_column(ForeignKey("compartments.id"))
+    day: Mapped[date] = mapped_column(Date)

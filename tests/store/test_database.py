@@ -1,0 +1,90 @@
+"""The database: migrations, SQLite's safety settings, and what columns may hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import inspect, text
+
+from shoal.store import create_db_engine, migrate, schema
+
+# Every column, with what DESIGN.md's "What the server's disk may show" calls
+# it. A new column fails this test until someone decides what it reveals.
+ALLOWED = {
+    "notes": {
+        "id": "random id",
+        "kind": "public record kind",
+        "compartment_id": "compartment id",
+        "number": "count",
+        "body": "signed public note",
+    },
+    "compartments": {"id": "compartment id", "door": "public door", "epoch": "count"},
+    "contacts": {
+        "id": "random id",
+        "lookup_id": "HKDF output (random-looking id)",
+        "compartment_id": "compartment id",
+        "accepted": "flag",
+        "recipient": "public key",
+        "state": "ciphertext",
+        "day": "day",
+    },
+    "items": {
+        "seq": "count (arrival order)",
+        "id": "random id",
+        "compartment_id": "compartment id",
+        "contact_id": "random id",
+        "direction": "flag",
+        "blob_id": "hash of ciphertext",
+        "size": "padded ciphertext size",
+        "day": "day",
+    },
+    "sessions": {"id": "random id", "record": "ciphertext", "day": "day"},
+    "handler_challenges": {"id": "random id", "nonce": "random bytes", "day": "day"},
+    "handler_tokens": {
+        "token_hash": "hash of a random token",
+        "handler_id": "public key fingerprint",
+        "compartment_id": "compartment id",
+        "day": "day",
+    },
+}
+
+
+def test_migrations_create_exactly_the_allowed_columns(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'shoal.db'}")
+    migrate(engine)
+    inspector = inspect(engine)
+    tables = set(inspector.get_table_names()) - {"alembic_version"}
+    assert tables == set(ALLOWED)
+    for table in tables:
+        columns = {c["name"] for c in inspector.get_columns(table)}
+        assert columns == set(ALLOWED[table]), table
+    engine.dispose()
+
+
+def test_migrations_match_the_models(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'shoal.db'}")
+    migrate(engine)
+    inspector = inspect(engine)
+    for table in schema.Base.metadata.sorted_tables:
+        migrated = {c["name"] for c in inspector.get_columns(table.name)}
+        assert migrated == {c.name for c in table.columns}
+    engine.dispose()
+
+
+def test_migrating_twice_is_harmless(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'shoal.db'}")
+    migrate(engine)
+    migrate(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+    engine.dispose()
+
+
+def test_sqlite_runs_in_wal_with_secure_delete_and_full_sync(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'shoal.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA secure_delete")).scalar() == 1
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()
