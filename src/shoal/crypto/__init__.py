@@ -20,6 +20,7 @@ from ._codename import (
     is_codename_shaped,
     normalize_codename,
 )
+from ._envelope import Envelope
 from ._hybrid import HybridIdentity, HybridRecipient
 from ._io import (
     DecryptReader,
@@ -34,6 +35,7 @@ from ._io import (
     encrypt_iter,
     encrypt_writer,
 )
+from ._item import ItemOpener, ItemSealer, decrypt_item, encrypt_item
 from ._keys import (
     DEFAULT_KEY_TYPE,
     AgeIdentity,
@@ -46,6 +48,7 @@ from ._keys import (
 )
 from ._keystore import Keystore, open_keystore, seal_keystore
 from ._note import Note, NoteSigner, NoteVerifier, open_note, sign_note
+from ._padding import padme
 from ._recipients import Identity, Recipient
 from ._scrypt import ScryptIdentity, ScryptRecipient
 from ._signing import SigningKey, VerifyKey
@@ -53,6 +56,7 @@ from ._x25519 import X25519Identity, X25519Recipient
 from .errors import (
     CryptoError,
     DecryptionError,
+    EnvelopeError,
     KeyFormatError,
     MixedRecipientsError,
     NoteFormatError,
@@ -69,9 +73,13 @@ __all__ = [
     "DecryptReader",
     "DecryptionError",
     "EncryptWriter",
+    "Envelope",
+    "EnvelopeError",
     "HybridIdentity",
     "HybridRecipient",
     "Identity",
+    "ItemOpener",
+    "ItemSealer",
     "KeyFormatError",
     "KeyType",
     "Keystore",
@@ -91,12 +99,14 @@ __all__ = [
     "X25519Recipient",
     "decrypt",
     "decrypt_async",
+    "decrypt_item",
     "decrypt_iter",
     "decrypt_reader",
     "decrypt_to_file",
     "derive_contact_keys",
     "encrypt",
     "encrypt_async",
+    "encrypt_item",
     "encrypt_iter",
     "encrypt_writer",
     "generate_codename",
@@ -107,6 +117,7 @@ __all__ = [
     "normalize_codename",
     "open_keystore",
     "open_note",
+    "padme",
     "parse_identity",
     "parse_recipient",
     "seal_keystore",

@@ -54,7 +54,8 @@ class NoteVerifier:
 
     @classmethod
     def parse(cls, vkey: str) -> NoteVerifier:
-        parts = vkey.strip().split("+")
+        # The base64 key may itself contain "+": split at the first two only.
+        parts = vkey.strip().split("+", 2)
         if len(parts) != 3 or not re.fullmatch(r"[0-9a-f]{8}", parts[1]):
             raise KeyFormatError("malformed note verifier key")
         try:

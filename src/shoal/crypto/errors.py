@@ -7,6 +7,8 @@
     ├── SignatureError          an Ed25519 signature does not verify, or a
     │                           note has no signature from a trusted key
     ├── NoteFormatError         a signed note is malformed
+    ├── EnvelopeError           a decrypted item's framing, padding or
+    │                           digest is wrong
     ├── RecipientError          a recipient set that must not be used
     │   └── MixedRecipientsError  classic and post-quantum (or scrypt and
     │                             anything) in one file
@@ -42,6 +44,10 @@ class SignatureError(CryptoError):
 
 class NoteFormatError(CryptoError):
     """A signed note is not in the C2SP signed-note format."""
+
+
+class EnvelopeError(CryptoError):
+    """A decrypted item is not a well-formed Shoal item envelope."""
 
 
 class RecipientError(CryptoError):

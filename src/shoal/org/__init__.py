@@ -1,0 +1,38 @@
+"""The organization model and its chain of trust, as pure functions.
+
+No I/O: records in, verified values out, with an explicit ``now``.
+"""
+
+from ._organization import (
+    CommandCertificate,
+    Epoch,
+    HandlerEntry,
+    Organization,
+    check_door,
+    command_key_name,
+    handler_id_for,
+    new_id,
+    root_key_name,
+    verify_command,
+    verify_epoch,
+    verify_organization,
+)
+from .errors import EpochError, NoteContentError, OrgError
+
+__all__ = [
+    "CommandCertificate",
+    "Epoch",
+    "EpochError",
+    "HandlerEntry",
+    "NoteContentError",
+    "OrgError",
+    "Organization",
+    "check_door",
+    "command_key_name",
+    "handler_id_for",
+    "new_id",
+    "root_key_name",
+    "verify_command",
+    "verify_epoch",
+    "verify_organization",
+]
