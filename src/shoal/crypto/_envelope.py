@@ -32,19 +32,20 @@ import base64
 import hashlib
 import json
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ._padding import padme
 from ._signing import SigningKey, VerifyKey
-from .errors import EnvelopeError
+from .errors import EnvelopeError, KeyFormatError
 
 MAGIC = b"shoal-item/v1\n"
 SIGNATURE_CONTEXT = b"shoal-item/v1 signature\n"
 MAX_HEADER = 64 * 1024
 MAX_SEGMENT = 1 << 20
 _U32 = struct.Struct(">I")
+_ZEROS = bytes(64 * 1024)
 
 
 def _signed_message(header: bytes, content_sha256: bytes) -> bytes:
@@ -83,7 +84,12 @@ class EnvelopeWriter:
             out.append(_U32.pack(len(piece)) + piece.tobytes())
         return self._emit(b"".join(out))
 
-    def finalize(self, signer: SigningKey | None = None) -> bytes:
+    def finalize(self, signer: SigningKey | None = None) -> Iterator[bytes]:
+        """The end of content, the trailer, then the padding in 64 KiB pieces.
+
+        Padding reaches 6 % of a large file, so it is yielded piece by piece
+        (one shared block of zeros), never built whole.
+        """
         digest = self._digest.digest()
         trailer: dict[str, Any] = {"length": self._length, "sha256": digest.hex()}
         if signer is not None:
@@ -91,8 +97,12 @@ class EnvelopeWriter:
             signature = signer.sign(_signed_message(self._header, digest))
             trailer["signature"] = base64.b64encode(signature).decode()
         encoded = _encode_json(trailer)
-        tail = self._emit(_U32.pack(0) + _U32.pack(len(encoded)) + encoded)
-        return tail + bytes(padme(self._written) - self._written)
+        yield self._emit(_U32.pack(0) + _U32.pack(len(encoded)) + encoded)
+        padding = padme(self._written) - self._written
+        while padding:
+            piece = _ZEROS[: min(padding, len(_ZEROS))]
+            padding -= len(piece)
+            yield piece
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,7 @@ class EnvelopeReader:
         self._digest = hashlib.sha256()
         self._length = 0
         self._header_bytes = b""
+        self._trailer_bytes = b""
         self._trailer: dict[str, Any] = {}
         self._padding_seen = 0
 
@@ -191,6 +202,7 @@ class EnvelopeReader:
                 raise EnvelopeError("bad item trailer length")
             self._state, self._need = self._TRAILER, n
         elif self._state == self._TRAILER:
+            self._trailer_bytes = field
             self._trailer = _decode_json(field)
             self._state = self._PADDING
 
@@ -209,13 +221,22 @@ class EnvelopeReader:
             raise EnvelopeError("malformed item trailer") from None
         if length != self._length or claimed != digest:
             raise EnvelopeError("item content does not match its trailer")
-        signer = None
+        canonical: dict[str, Any] = {"length": self._length, "sha256": digest.hex()}
+        signer, signature = None, b""
         if "signature" in self._trailer or "key" in self._trailer:
             try:
                 signer = VerifyKey(base64.b64decode(self._trailer["key"], validate=True))
                 signature = base64.b64decode(self._trailer["signature"], validate=True)
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, KeyFormatError):
                 raise EnvelopeError("malformed item signature") from None
+            canonical["key"] = base64.b64encode(signer.public_bytes).decode()
+            canonical["signature"] = base64.b64encode(signature).decode()
+        # The trailer is not signed, so it must be the writer's exact bytes:
+        # bytes.fromhex takes upper case and b64decode ignores the spare bits
+        # of a last character, which would let bits hide even in a signed item.
+        if _encode_json(canonical) != self._trailer_bytes:
+            raise EnvelopeError("item trailer is not canonical")
+        if signer is not None:
             # Raises SignatureError: a forged item is not an item.
             signer.verify(signature, _signed_message(self._header_bytes, digest))
         return Envelope(header=header, length=self._length, sha256=digest, signer=signer)
@@ -234,7 +255,7 @@ def _decode_json(data: bytes) -> dict[str, Any]:
 def seal_item(header: Mapping[str, Any], content: bytes, signer: SigningKey | None = None) -> bytes:
     """The whole envelope for small content held in memory."""
     writer = EnvelopeWriter(header)
-    return writer.update(content) + writer.finalize(signer)
+    return writer.update(content) + b"".join(writer.finalize(signer))
 
 
 def open_item(data: bytes) -> tuple[Envelope, bytes]:

@@ -8,7 +8,7 @@ holds a whole file in memory.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ._age import Buffer, Decryption, Encryption
@@ -27,8 +27,12 @@ class ItemSealer:
     def update(self, data: Buffer) -> list[bytes]:
         return self._age.update(self._envelope.update(data))
 
-    def finalize(self, signer: SigningKey | None = None) -> list[bytes]:
-        return self._age.update(self._envelope.finalize(signer)) + self._age.finalize()
+    def finalize(self, signer: SigningKey | None = None) -> Iterator[bytes]:
+        """The rest of the ciphertext, yielded piece by piece (padding can be
+        megabytes: it is never held whole)."""
+        for piece in self._envelope.finalize(signer):
+            yield from self._age.update(piece)
+        yield from self._age.finalize()
 
 
 class ItemOpener:
@@ -63,7 +67,7 @@ def encrypt_item(
 ) -> bytes:
     """A whole item from content held in memory (messages, replies)."""
     sealer = ItemSealer(recipients, header)
-    return b"".join(sealer.update(content) + sealer.finalize(signer))
+    return b"".join([*sealer.update(content), *sealer.finalize(signer)])
 
 
 def decrypt_item(ciphertext: Buffer, identities: Sequence[Identity]) -> tuple[Envelope, bytes]:
