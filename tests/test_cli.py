@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
 
 from _tools import require_tool
 from shoal import crypto
@@ -40,6 +44,31 @@ def test_classic_keygen_output_is_an_age_identity_file(tmp_path: Path) -> None:
     assert crypto.decrypt(sealed, [identity]) == b"from age"
 
 
-def test_demo_runs_the_crypto_round_trip() -> None:
-    out = run("demo")
-    assert "reads: 'I saw the convoy at dawn.'" in out
+def test_demo_builds_an_organization_and_serves_its_doors(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = subprocess.Popen(
+        [*SHOAL, "demo", "--dir", str(tmp_path / "demo"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/d/news/", timeout=2)
+                break
+            except httpx.TransportError:
+                assert demo.poll() is None, demo.stdout.read() if demo.stdout else ""
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the demo server did not come up")
+        assert page.status_code == 200
+        assert "<script" not in page.text
+    finally:
+        demo.terminate()
+        out, _ = demo.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}/d/news/" in out
+    assert "shoal desk sync" in out

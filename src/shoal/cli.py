@@ -1,18 +1,44 @@
 """The ``shoal`` command line.
 
-Sub-commands follow the trust zones (DESIGN.md, "Interfaces"); so far the
-crypto core exists, and with it ``keygen`` and a ``demo`` that shows the
-core at work. The server, desk and field commands arrive with their issues.
+Sub-commands follow the trust zones (DESIGN.md, "Interfaces"): ``serve`` and
+``admin`` (the server operator), ``command`` (command's machine), ``desk``
+(a handler), ``keygen``, and ``demo`` (everything at once, throwaway).
+
+Each zone's commands are imported only when invoked: a desk command never
+loads the web server (and starts in a fraction of the time).
 """
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
 from . import crypto
 
+#: sub-command → "module:attribute" holding its click command.
+_ZONES = {
+    "serve": "shoal.server.cli:serve",
+    "admin": "shoal.server.cli:admin",
+    "command": "shoal.command.cli:command",
+    "desk": "shoal.desk.cli:desk",
+    "demo": "shoal.demo:demo",
+}
 
-@click.group()
+
+class _ZoneGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *_ZONES])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _ZONES:
+            module, _, attribute = _ZONES[cmd_name].partition(":")
+            found: click.Command = getattr(importlib.import_module(module), attribute)
+            return found
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_ZoneGroup)
 @click.version_option(package_name="shoal")
 def main() -> None:
     """Shoal: confidential contact and reporting."""
@@ -30,21 +56,3 @@ def keygen(classic: bool) -> None:
     identity = crypto.generate_identity(key_type)
     click.echo(f"# public key: {identity.recipient()}")
     click.echo(identity.secret_string())
-
-
-@main.command()
-def demo() -> None:
-    """Show what exists today: codename, derived keys, an age round trip."""
-    salt = crypto.generate_salt()
-    codename = crypto.generate_codename()
-    contact = crypto.derive_contact_keys(codename, salt)
-    handler = crypto.generate_identity()
-    click.echo("Shoal demo — the cryptographic core (the web loop arrives next).")
-    click.echo(f"  codename shown once to a contact: {codename}")
-    click.echo(f"  lookup id the server would store: {contact.lookup_id.hex()}")
-    message = b"I saw the convoy at dawn."
-    sealed = crypto.encrypt(message, [handler.recipient(), contact.identity.recipient()])
-    click.echo(f"  message sealed to handler + contact: {len(sealed)} bytes, age v1, post-quantum")
-    again = crypto.derive_contact_keys(codename.upper(), salt)
-    opened = crypto.decrypt(sealed, [again.identity])
-    click.echo(f"  contact re-derives keys from the codename and reads: {opened.decode()!r}")

@@ -4,6 +4,9 @@ No I/O: records in, verified values out, with an explicit ``now``.
 """
 
 from ._organization import (
+    COMMAND_KIND,
+    EPOCH_KIND,
+    ORG_KIND,
     CommandCertificate,
     Epoch,
     HandlerEntry,
@@ -20,6 +23,9 @@ from ._organization import (
 from .errors import EpochError, NoteContentError, OrgError
 
 __all__ = [
+    "COMMAND_KIND",
+    "EPOCH_KIND",
+    "ORG_KIND",
     "CommandCertificate",
     "Epoch",
     "EpochError",

@@ -13,6 +13,7 @@ removed and :class:`StorageFullError` raised; stored blobs are untouched.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hashlib
 import os
@@ -123,9 +124,9 @@ class BlobStore:
     async def put_async(self, chunks: AsyncIterable[bytes | bytearray | memoryview]) -> BlobRef:
         """:meth:`put` for async producers (a request body being encrypted).
 
-        Writes go straight to the page cache; only the final fsync waits on
-        the disk, and the caller may run :meth:`put` in a thread instead if
-        that matters more than one thread hop per chunk.
+        Writes go to the page cache on the event loop (fast); the final
+        fsync and rename, which wait on the disk, run in a thread so that one
+        large upload does not stall every other request.
         """
         pending = _Pending(self)
         try:
@@ -134,7 +135,7 @@ class BlobStore:
         except BaseException:
             pending.abort()
             raise
-        return pending.commit()
+        return await asyncio.to_thread(pending.commit)
 
     def open(self, blob_id: str) -> BinaryIO:
         try:

@@ -55,6 +55,8 @@ class Contact(Base):
 
 class Item(Base):
     __tablename__ = "items"
+    # Never reuse a seq after the newest item is deleted: desks page by it.
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(ID, unique=True)  # random id
     compartment_id: Mapped[str] = mapped_column(ForeignKey("compartments.id"), index=True)
@@ -71,14 +73,14 @@ class Session(Base):
     __tablename__ = "sessions"
     id: Mapped[str] = mapped_column(ID, primary_key=True)  # random id
     record: Mapped[bytes] = mapped_column(LargeBinary)  # ciphertext
-    day: Mapped[date] = mapped_column(Date)
+    day: Mapped[date] = mapped_column(Date, index=True)
 
 
 class HandlerChallenge(Base):
     __tablename__ = "handler_challenges"
     id: Mapped[str] = mapped_column(ID, primary_key=True)  # random id
     nonce: Mapped[bytes] = mapped_column(LargeBinary(32))  # random bytes
-    day: Mapped[date] = mapped_column(Date)
+    day: Mapped[date] = mapped_column(Date, index=True)
 
 
 class HandlerToken(Base):
@@ -86,4 +88,4 @@ class HandlerToken(Base):
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)  # SHA-256
     handler_id: Mapped[str] = mapped_column(ID)  # key fingerprint (public)
     compartment_id: Mapped[str] = mapped_column(ForeignKey("compartments.id"))
-    day: Mapped[date] = mapped_column(Date)
+    day: Mapped[date] = mapped_column(Date, index=True)

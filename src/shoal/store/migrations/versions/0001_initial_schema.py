@@ -26,6 +26,9 @@ def upgrade() -> None:
         sa.Column("day", sa.Date(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+    with op.batch_alter_table("handler_challenges", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_handler_challenges_day"), ["day"], unique=False)
+
     op.create_table(
         "notes",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -42,6 +45,9 @@ def upgrade() -> None:
         sa.Column("day", sa.Date(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+    with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sessions_day"), ["day"], unique=False)
+
     op.create_table(
         "contacts",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -70,6 +76,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("token_hash"),
     )
+    with op.batch_alter_table("handler_tokens", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_handler_tokens_day"), ["day"], unique=False)
+
     op.create_table(
         "items",
         sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
@@ -90,6 +99,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("seq"),
         sa.UniqueConstraint("id"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("items", schema=None) as batch_op:
         batch_op.create_index(
@@ -105,9 +115,18 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_items_compartment_id"))
 
     op.drop_table("items")
+    with op.batch_alter_table("handler_tokens", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_handler_tokens_day"))
+
     op.drop_table("handler_tokens")
     op.drop_table("contacts")
+    with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sessions_day"))
+
     op.drop_table("sessions")
     op.drop_table("notes")
+    with op.batch_alter_table("handler_challenges", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_handler_challenges_day"))
+
     op.drop_table("handler_challenges")
     op.drop_table("compartments")

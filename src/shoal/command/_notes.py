@@ -1,0 +1,92 @@
+"""The notes command signs: founding the organization, and epochs.
+
+Pure: keys, ids and ``now`` come in as arguments, notes come out as text;
+the shell generates the keys, asks for the passphrase and writes files.
+
+Which key signs what (DESIGN.md, "Keys of the organization"): the root key
+signs the organization record and the command-key certificate, and then
+goes offline; the command key signs every epoch. Removing a handler takes
+effect only with the next epoch, so the shell tells the operator to sign
+one at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .. import crypto, org
+from ._state import CommandState, foreign_recipients
+from .errors import EpochRefusedError, StateError
+
+#: The first command key's serial; a rotation (by the root key) makes the next.
+FIRST_SERIAL = 1
+
+
+@dataclass(frozen=True)
+class Founding:
+    state: CommandState
+    notes: dict[str, str]  # file name in DIR/notes → signed note
+
+
+def found(
+    organization: org.Organization,
+    *,
+    root: crypto.SigningKey,
+    command: crypto.SigningKey,
+    reading: crypto.AgeRecipient,
+) -> Founding:
+    """The state and the two root-signed notes of a new organization."""
+    root_signer = crypto.NoteSigner(org.root_key_name(organization.org_id), root)
+    certificate = org.CommandCertificate(
+        org_id=organization.org_id,
+        serial=FIRST_SERIAL,
+        command_key=crypto.NoteVerifier(
+            org.command_key_name(organization.org_id, FIRST_SERIAL), command.verify_key
+        ),
+        reading_recipient=reading,
+    )
+    state = CommandState(organization, root_signer.verifier, certificate)
+    notes = {
+        "organization.note": crypto.sign_note(organization.record(), [root_signer]),
+        f"command-{FIRST_SERIAL}.note": crypto.sign_note(certificate.record(), [root_signer]),
+    }
+    return Founding(state, notes)
+
+
+def next_epoch(state: CommandState, door: str, *, now: datetime, days: int) -> org.Epoch:
+    """The compartment's next epoch: its handlers and command, until now + days."""
+    compartment = state.compartment(door)
+    if not compartment.handlers:
+        raise EpochRefusedError(
+            f"compartment {door!r} has no handler: nothing sent to it could be read; "
+            "add one with `shoal command handler add` first"
+        )
+    epoch = org.Epoch(
+        org_id=state.organization.org_id,
+        compartment_id=compartment.compartment_id,
+        door=door,
+        number=compartment.epoch + 1,
+        expires=now + timedelta(days=days),
+        handlers=compartment.handlers,
+        command=state.command.reading_recipient,
+    )
+    foreign = foreign_recipients(state.organization, epoch.recipients())
+    if foreign:
+        raise EpochRefusedError(
+            f"the epoch's recipients would mix key types: {', '.join(map(str, foreign))} "
+            f"is not {state.organization.key_type.value}, the organization's type"
+        )
+    return epoch
+
+
+def sign_epoch(state: CommandState, epoch: org.Epoch, command_key: crypto.SigningKey) -> str:
+    """The epoch note, signed by the certified command key."""
+    signer = crypto.NoteSigner(state.command.command_key.name, command_key)
+    if signer.verifier != state.command.command_key:
+        raise StateError("the command keystore does not hold the certified command key")
+    return crypto.sign_note(epoch.record(), [signer])
+
+
+def epoch_note_name(epoch: org.Epoch) -> str:
+    return f"epoch-{epoch.door}-{epoch.number}.note"

@@ -1,0 +1,188 @@
+"""The server's handler API (docs/api.md, "Handler (desk), JSON"), as a client.
+
+An adapter: HTTP in, the desk's values out. The server is an untrusted
+peer, so every answer is parsed strictly (a malformed one is a
+:class:`ServerError`, never a ``KeyError`` deep in the desk), streamed
+blobs are held to the size announced, and text the server sends back is
+cut to printable ASCII before it can reach a terminal.
+
+The ``httpx.Client`` comes from the caller (base URL, timeouts and a
+transport: tests pass an ``httpx.MockTransport`` with a fake server).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import httpx
+
+from .. import crypto
+from ._state import ContactMeta, ItemMeta, check_id
+from ._trust import OrgDocument
+from .errors import ServerError, UnreachableError
+
+LOGIN_CONTEXT = b"shoal handler login v1\n"
+#: Items asked for per page of ``GET /api/v1/handler/items``.
+PAGE_SIZE = 100
+#: How much of a server's error message is shown.
+MAX_SHOWN = 200
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+@dataclass(frozen=True)
+class Page:
+    items: tuple[ItemMeta, ...]
+    more: bool  # the server's "next" was not null: ask again after these
+
+
+def _shown(text: str) -> str:
+    return _UNPRINTABLE.sub("?", text[:MAX_SHOWN])
+
+
+def _refusal(response: httpx.Response, what: str) -> ServerError:
+    try:
+        message = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        message = None
+    detail = f": {_shown(message)}" if isinstance(message, str) else ""
+    status = response.status_code
+    return ServerError(f"the server refused {what} ({status}){detail}", status)
+
+
+class HandlerAPI:
+    """One desk's session with the server: log in once, then ask."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self._client = client
+        self._token: str | None = None
+
+    @property
+    def logged_in(self) -> bool:
+        return self._token is not None
+
+    @contextmanager
+    def _exchange(
+        self, method: str, path: str, what: str, **kwargs: Any
+    ) -> Iterator[httpx.Response]:
+        """The response to one request, streamed; errors mapped by origin."""
+        headers = dict(kwargs.pop("headers", {}))
+        if self._token is not None:
+            headers["Authorization"] = f"Bearer {self._token}"
+        try:
+            with self._client.stream(method, path, headers=headers, **kwargs) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _refusal(response, what)
+                yield response
+        except httpx.TransportError as exc:
+            reason = type(exc).__name__
+            raise UnreachableError(f"cannot reach the server ({what}): {reason}") from None
+        except httpx.HTTPError as exc:
+            raise ServerError(f"malformed answer to {what}: {type(exc).__name__}") from None
+
+    def _json(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
+        with self._exchange(method, path, what, **kwargs) as response:
+            response.read()
+        try:
+            value = response.json()
+        except ValueError:
+            raise ServerError(f"the answer to {what} is not JSON") from None
+        if not isinstance(value, dict):
+            raise ServerError(f"the answer to {what} is not a JSON object")
+        return value
+
+    def organization(self) -> OrgDocument:
+        value = self._json("GET", "/api/v1/org", "the organization's notes")
+        try:
+            organization = value["organization"]
+            commands, epochs = value["commands"], value["epochs"]
+            notes = [organization, *commands, *epochs]
+            if not all(isinstance(n, str) for n in notes):
+                raise TypeError
+        except (KeyError, TypeError):
+            raise ServerError("malformed answer to the organization's notes") from None
+        return OrgDocument(organization, tuple(commands), tuple(epochs))
+
+    def login(self, key: crypto.SigningKey, compartment_id: str) -> None:
+        """Signed-challenge login; later calls carry the token."""
+        self._token = None
+        challenge = self._json("POST", "/api/v1/handler/challenges", "a login challenge")
+        try:
+            challenge_id = check_id(challenge["id"], "challenge")
+            nonce = base64.b64decode(challenge["nonce"], validate=True)
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            raise ServerError("malformed login challenge") from None
+        # The signature binds the compartment, so a token won for one
+        # compartment is no use in another.
+        signature = key.sign(LOGIN_CONTEXT + nonce + compartment_id.encode())
+        body = {
+            "challenge": challenge_id,
+            "compartment": compartment_id,
+            "key": base64.b64encode(key.verify_key.public_bytes).decode(),
+            "signature": base64.b64encode(signature).decode(),
+        }
+        token = self._json("POST", "/api/v1/handler/tokens", "the login", json=body).get("token")
+        if not isinstance(token, str) or not token.isascii() or not token.isprintable():
+            raise ServerError("malformed login token")
+        self._token = token
+
+    def items(self, after: int) -> Page:
+        value = self._json(
+            "GET",
+            "/api/v1/handler/items",
+            "the list of items",
+            params={"after": after, "limit": PAGE_SIZE},
+        )
+        try:
+            items = tuple(ItemMeta.from_json(i) for i in value["items"])
+            more = value["next"] is not None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ServerError(f"malformed list of items ({exc})") from None
+        # The cursor moves to the highest seq received, whatever "next"
+        # holds; a page that does not move it would make the desk ask
+        # forever.
+        if any(i.seq <= after for i in items):
+            raise ServerError("the server sent items at or before the cursor")
+        return Page(items, more and bool(items))
+
+    def download(self, item: ItemMeta, out: BinaryIO) -> None:
+        """Stream ``item``'s blob into ``out``, no more and no less than announced."""
+        path = f"/api/v1/handler/blobs/{item.blob}"
+        received = 0
+        with self._exchange("GET", path, f"the blob of item {item.item_id}") as response:
+            for chunk in response.iter_bytes():
+                received += len(chunk)
+                if received > item.size:
+                    raise ServerError(f"the blob of item {item.item_id} is larger than announced")
+                out.write(chunk)
+        if received != item.size:
+            raise ServerError(f"the blob of item {item.item_id} is shorter than announced")
+
+    def contact(self, contact_id: str) -> ContactMeta:
+        value = self._json("GET", f"/api/v1/handler/contacts/{contact_id}", "a contact")
+        try:
+            contact = ContactMeta.from_json(value)
+        except (KeyError, TypeError, ValueError):
+            raise ServerError(f"malformed contact {contact_id}") from None
+        if contact.contact_id != contact_id:
+            raise ServerError(f"asked for contact {contact_id}, the server sent another")
+        return contact
+
+    def post_reply(self, contact_id: str, sealed: bytes) -> str:
+        value = self._json(
+            "POST",
+            f"/api/v1/handler/contacts/{contact_id}/replies",
+            "the reply",
+            content=sealed,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        try:
+            return check_id(value.get("id"), "reply")
+        except ValueError:
+            raise ServerError("malformed answer to the reply") from None

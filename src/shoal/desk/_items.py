@@ -1,0 +1,105 @@
+"""Opening synced items: decrypt, unframe and judge, streaming.
+
+Items stay encrypted on disk (``DIR/items/<id>.age``); each use opens one
+again with the handler's identities, a read block at a time, so a large
+file never sits whole in memory. Content is handed to ``out`` as it is
+decrypted but is unconfirmed until the last chunk, the digest and the
+signature are checked at the end: callers write it to a
+:class:`shoal.trusted.PendingFile` and commit only after :func:`open_item`
+returned, and show nothing of an item it rejected.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from .. import crypto
+from ._state import ItemMeta
+from ._trust import Trust
+from ._verdict import BAD_SIGNATURE, Verdict, judge
+from .errors import ItemError
+
+READ_SIZE = 64 * 1024
+#: Kinds whose content is text, exported as ``<id>.txt``.
+TEXT_KINDS = frozenset({"message", "reply"})
+MAX_NAME = 120
+_WINDOWS_UNSAFE = re.compile(r'[<>:"|?*]')
+
+
+@dataclass(frozen=True)
+class Opened:
+    """An item opened to the end. ``header`` is empty if its signature failed."""
+
+    header: Mapping[str, Any]
+    length: int
+    verdict: Verdict
+
+    @property
+    def kind(self) -> str:
+        kind = self.header.get("kind")
+        return kind if isinstance(kind, str) and kind.isidentifier() else "?"
+
+
+def open_item(
+    path: Path,
+    identities: Sequence[crypto.Identity],
+    trust: Trust,
+    meta: ItemMeta,
+    out: BinaryIO | None = None,
+) -> Opened:
+    opener = crypto.ItemOpener(identities)
+    try:
+        with path.open("rb") as src:
+            while chunk := src.read(READ_SIZE):
+                _deliver(out, opener.update(chunk))
+            rest, envelope = opener.finalize()
+            _deliver(out, rest)
+    except FileNotFoundError:
+        raise ItemError(f"item {meta.item_id}: its ciphertext is missing; sync again") from None
+    except crypto.SignatureError:
+        # The envelope reader raises before returning a header: nothing in a
+        # forged item is worth showing, not even its claimed kind.
+        return Opened({}, 0, BAD_SIGNATURE)
+    except crypto.CryptoError:
+        raise ItemError(
+            f"item {meta.item_id}: cannot be decrypted: damaged, or not encrypted to this desk"
+        ) from None
+    verdict = judge(envelope.header, envelope.signer, trust, contact=meta.contact)
+    return Opened(envelope.header, envelope.length, verdict)
+
+
+def _deliver(out: BinaryIO | None, pieces: list[bytes]) -> None:
+    if out is not None:
+        for piece in pieces:
+            out.write(piece)
+
+
+def safe_file_name(name: object) -> str:
+    """A contact's file name made harmless as one path component.
+
+    The name is untrusted: path separators of any system, ``..``, leading
+    dots (hidden files), control and format characters (a right-to-left
+    override can make ``gpj.exe`` read as ``exe.jpg``) are removed.
+    """
+    if not isinstance(name, str):
+        return "file"
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    kept = "".join(c for c in base if unicodedata.category(c) not in {"Cc", "Cf", "Cs"})
+    kept = _WINDOWS_UNSAFE.sub("_", kept).strip().lstrip(".")
+    if len(kept) > MAX_NAME:
+        stem, dot, suffix = kept.rpartition(".")
+        keep_suffix = dot and 0 < len(suffix) <= 16
+        kept = stem[: MAX_NAME - len(suffix) - 1] + "." + suffix if keep_suffix else kept[:MAX_NAME]
+    return kept or "file"
+
+
+def export_name(item_id: str, opened: Opened) -> str:
+    """The name an item is exported under; the id keeps names unique."""
+    if opened.kind == "file":
+        return f"{item_id}-{safe_file_name(opened.header.get('name'))}"
+    return f"{item_id}.txt" if opened.kind in TEXT_KINDS else f"{item_id}.bin"

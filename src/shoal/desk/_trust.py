@@ -1,0 +1,168 @@
+"""Which epoch of our compartment the desk trusts, from notes the server shows.
+
+The server is untrusted: it hands over the organization's signed notes
+(``GET /api/v1/org``), and the desk believes only what verifies against
+the root key it was enrolled with (given out of band), along the chain
+root → command key → epoch (:mod:`shoal.org`). Pure: notes and ``now`` in,
+verified values out.
+
+What the desk refuses, beyond a bad signature:
+
+- an epoch older than the newest it has accepted (a rollback, which would
+  put removed handlers back among the recipients);
+- an expired epoch;
+- two different epochs under one number (a split view: the server shows
+  different desks different memberships);
+- a door that now belongs to another compartment.
+
+Every epoch accepted is kept (:class:`AcceptedEpoch`, with the time it was
+accepted) so that, offline, the desk can re-verify the whole history and
+tell a reply from a current handler from one by a handler removed since.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from .. import crypto, org
+from .errors import NotReadyError, TrustError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class OrgDocument:
+    """The answer to ``GET /api/v1/org``: notes, none verified yet."""
+
+    organization: str
+    commands: tuple[str, ...]
+    epochs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AcceptedEpoch:
+    """An epoch note as accepted, with the certificate of the key that signed it."""
+
+    epoch_note: str
+    command_note: str
+    accepted: datetime
+
+
+@dataclass(frozen=True)
+class Trust:
+    """The organization and every accepted epoch of our compartment, oldest first."""
+
+    organization: org.Organization
+    epochs: tuple[org.Epoch, ...]
+
+    @property
+    def current(self) -> org.Epoch:
+        return self.epochs[-1]
+
+    @property
+    def compartment_id(self) -> str:
+        return self.current.compartment_id
+
+    def signer(self, key: crypto.VerifyKey) -> tuple[org.HandlerEntry, int] | None:
+        """The handler entry of ``key`` and the newest epoch listing it, if any."""
+        for epoch in reversed(self.epochs):
+            entry = epoch.handler(key)
+            if entry is not None:
+                return entry, epoch.number
+        return None
+
+
+def _checked(what: str, verify: Callable[[], T]) -> T:
+    try:
+        return verify()
+    except (crypto.CryptoError, org.OrgError) as exc:
+        raise TrustError(f"{what}: {exc}") from None
+
+
+def rebuild(
+    root: crypto.NoteVerifier, organization_note: str, history: Sequence[AcceptedEpoch]
+) -> Trust:
+    """Re-verify what was accepted before, each epoch at the time it was accepted.
+
+    Expiry is judged as it was then: an epoch that has expired since still
+    says who was a handler while it was current.
+    """
+    try:
+        organization = org.verify_organization(organization_note, root)
+        epochs = []
+        for entry in history:
+            certificate = org.verify_command(entry.command_note, root, organization)
+            epochs.append(
+                org.verify_epoch(entry.epoch_note, certificate, organization, now=entry.accepted)
+            )
+    except (crypto.CryptoError, org.OrgError):
+        raise NotReadyError(
+            "the notes stored in desk.json do not verify against the enrolled root key"
+        ) from None
+    if len({e.compartment_id for e in epochs}) != 1:
+        raise NotReadyError("desk.json holds epochs of more than one compartment")
+    return Trust(organization, tuple(epochs))
+
+
+def accept(
+    document: OrgDocument,
+    root: crypto.NoteVerifier,
+    door: str,
+    *,
+    now: datetime,
+    known: Trust | None,
+) -> AcceptedEpoch | None:
+    """The newest epoch of ``door`` that ``document`` shows, if it is new.
+
+    Returns ``None`` when it is the epoch already current, raises
+    :class:`TrustError` when it must not be used.
+    """
+    organization = _checked(
+        "the organization note is not signed by the enrolled root key",
+        lambda: org.verify_organization(document.organization, root),
+    )
+    if known is not None and organization != known.organization:
+        raise TrustError("the server shows another organization record than before")
+    certificates = []
+    for note in document.commands:
+        try:
+            certificates.append((org.verify_command(note, root, organization), note))
+        except (crypto.CryptoError, org.OrgError):
+            continue  # not certified by our root: not ours to use
+    if not certificates:
+        raise TrustError("the server shows no command key certified by the root key")
+    # The root key certifies a new serial to rotate the command key: the
+    # newest certificate is the one in force.
+    certificate, command_note = max(certificates, key=lambda pair: pair[0].serial)
+
+    candidates = []
+    for note in document.epochs:
+        try:
+            text = crypto.open_note(note, [certificate.command_key]).text
+            epoch = org.Epoch.from_record(text)
+        except (crypto.CryptoError, org.OrgError):
+            continue  # another key's note, or not a note: it tells us nothing
+        if epoch.door == door:
+            candidates.append((epoch.number, note))
+    if not candidates:
+        raise TrustError(f"the server shows no epoch of door {door!r} signed by the command key")
+    _, note = max(candidates)
+    newest_seen = known.current.number if known is not None else 0
+    epoch = _checked(
+        f"the epoch of door {door!r} is refused",
+        lambda: org.verify_epoch(note, certificate, organization, now=now, newest_seen=newest_seen),
+    )
+    if known is None:
+        return AcceptedEpoch(note, command_note, now)
+    if epoch.compartment_id != known.compartment_id:
+        raise TrustError(f"door {door!r} now belongs to another compartment")
+    if epoch.number == known.current.number:
+        if epoch != known.current:
+            raise TrustError(
+                f"the server shows two different epochs numbered {epoch.number} (a split view)"
+            )
+        return None
+    return AcceptedEpoch(note, command_note, now)

@@ -1,0 +1,93 @@
+"""Who wrote an item, as far as the desk can tell.
+
+age proves nothing about authorship and a seized server knows every
+recipient, so it can write items that decrypt perfectly. What counts is
+the signature inside (DESIGN.md, "Authorship is signed inside the
+encryption"), checked against the accepted epochs:
+
+=========================================  ==========================================
+what the envelope holds                    verdict
+=========================================  ==========================================
+no signature, kind message or file         vouched for by the server only (web contact)
+no signature, any other kind (a reply)     rejected: forged
+signed by a handler of the current epoch   signed by that handler
+signed by a handler of an earlier epoch    signed by a former handler (say so)
+signed by any other key                    rejected: forged
+a reply whose signed header names another  rejected: forged (a real signature
+handler, compartment or contact            moved to another thread)
+a signature that does not verify           rejected: forged (see :data:`BAD_SIGNATURE`)
+=========================================  ==========================================
+
+A rejected item is never shown as what it claims to be. Pure.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .. import crypto
+from ._trust import Trust
+
+#: Kinds the server seals for web contacts, who have no key to sign with.
+SERVER_KINDS = frozenset({"message", "file"})
+
+
+class Standing(enum.Enum):
+    SIGNED = "signed"
+    FORMER = "former"
+    SERVER_ONLY = "server-only"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    standing: Standing
+    text: str
+
+    @property
+    def acceptable(self) -> bool:
+        return self.standing is not Standing.REJECTED
+
+
+BAD_SIGNATURE = Verdict(Standing.REJECTED, "FORGED: its signature does not verify — rejected")
+
+
+def _rejected(why: str) -> Verdict:
+    return Verdict(Standing.REJECTED, f"FORGED: {why} — rejected")
+
+
+def judge(
+    header: Mapping[str, Any], signer: crypto.VerifyKey | None, trust: Trust, *, contact: str | None
+) -> Verdict:
+    """The verdict on an opened item; ``contact`` is the thread the server filed it under."""
+    kind = header.get("kind")
+    if signer is None:
+        if kind in SERVER_KINDS:
+            return Verdict(Standing.SERVER_ONLY, "vouched for by the server only")
+        return _rejected(f"a {_kind(kind)} without a handler's signature")
+    found = trust.signer(signer)
+    if found is None:
+        return _rejected("signed by a key that is no handler of this compartment")
+    entry, number = found
+    if kind == "reply":
+        claims = {
+            "handler": entry.handler_id,
+            "compartment": trust.compartment_id,
+            "contact": contact,
+        }
+        for field, expected in claims.items():
+            if header.get(field) != expected:
+                return _rejected(f"the signed reply names another {field}")
+    if number == trust.current.number:
+        return Verdict(Standing.SIGNED, f"signed by handler {entry.handler_id}")
+    return Verdict(
+        Standing.FORMER,
+        f"signed by former handler {entry.handler_id} (epoch {number}, not the current one)",
+    )
+
+
+def _kind(kind: object) -> str:
+    return kind if isinstance(kind, str) and kind.isidentifier() else "item"

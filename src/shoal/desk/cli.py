@@ -1,0 +1,320 @@
+"""``shoal desk``: the shell around the desk's pure cores and its HTTP adapter.
+
+Each command that needs keys asks for the passphrase first, before it
+touches the network or any file, so a wrong one changes nothing. The HTTP
+transport can be injected through the click context object (an
+``httpx.BaseTransport``); tests pass an ``httpx.MockTransport`` there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from .. import crypto, org, trusted
+from ._api import HandlerAPI
+from ._items import TEXT_KINDS, Opened, export_name, open_item
+from ._reply import seal_reply
+from ._state import (
+    Config,
+    ContactMeta,
+    ItemMeta,
+    Layout,
+    check_id,
+    load_config,
+    load_index,
+    save_config,
+)
+from ._sync import connect, sync
+from .errors import DeskError, ItemError, NotReadyError
+
+#: Tor is slow: generous timeouts, but never none, so a dead server ends a sync.
+TIMEOUT = httpx.Timeout(60.0, connect=30.0)
+
+
+class _Group(trusted.ErrorReportingGroup):
+    expected = (trusted.TrustedError, DeskError)
+
+
+dir_option = click.option(
+    "--dir",
+    "folder",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The desk's directory.",
+)
+
+
+def _unlock(layout: Layout, passphrase_file: Path | None) -> crypto.Keystore:
+    passphrase = trusted.read_passphrase(passphrase_file, new=False)
+    return trusted.unlock_keystore(layout.keystore, passphrase)
+
+
+@contextmanager
+def _session(config: Config) -> Iterator[HandlerAPI]:
+    transport = click.get_current_context().find_object(httpx.BaseTransport)
+    with httpx.Client(
+        base_url=config.server, transport=transport, timeout=TIMEOUT, follow_redirects=False
+    ) as client:
+        yield HandlerAPI(client)
+
+
+def _printable(text: str) -> str:
+    """``text`` safe for a terminal: no escape sequences, whatever a contact sent."""
+    return "".join(
+        c if c in "\n\t" or unicodedata.category(c) not in {"Cc", "Cs"} else "\ufffd" for c in text
+    )
+
+
+@click.group(cls=_Group)
+def desk() -> None:
+    """A handler's desk: keystore, sync, read, reply, export."""
+
+
+@desk.command()
+@dir_option
+@trusted.passphrase_file_option
+@click.option(
+    "--classic",
+    is_flag=True,
+    help="Classic X25519 identity, for an organization created with --classic.",
+)
+@trusted.work_factor_option
+def keygen(folder: Path, passphrase_file: Path | None, classic: bool, work_factor: int) -> None:
+    """Make this desk's keystore and its enrollment bundle for command."""
+    layout = Layout(folder)
+    if layout.keystore.exists():
+        raise NotReadyError(f"{layout.keystore} exists: this desk already has its keys")
+    passphrase = trusted.read_passphrase(passphrase_file, new=True)
+    key_type = crypto.KeyType.X25519 if classic else crypto.DEFAULT_KEY_TYPE
+    identity = crypto.generate_identity(key_type)
+    keystore = crypto.Keystore((identity,), crypto.SigningKey.generate())
+    trusted.make_private_dir(layout.root)
+    trusted.create_keystore(layout.keystore, keystore, passphrase, work_factor=work_factor)
+    enrollment = trusted.Enrollment(identity.recipient(), keystore.signing_key.verify_key)
+    trusted.write_atomic(layout.enrollment, enrollment.text().encode())
+    click.echo(enrollment.text(), nl=False)
+    click.echo(f"Handler id: {enrollment.handler_id}", err=True)
+    click.echo(f"Give {layout.enrollment} to command; compare the handler id by phone.", err=True)
+
+
+@desk.command()
+@dir_option
+@click.option("--server", required=True, help="The server's URL (http:// for an onion).")
+@click.option("--root-key", required=True, help="The organization's root verifier key.")
+@click.option("--door", required=True, help="The door of this desk's compartment.")
+@click.option(
+    "--compartment",
+    help="The compartment's id, from command: needed by servers that show the "
+    "organization's notes only after login.",
+)
+def enroll(folder: Path, server: str, root_key: str, door: str, compartment: str | None) -> None:
+    """Record the server, the trusted root key and this desk's door."""
+    layout = Layout(folder)
+    try:
+        url = httpx.URL(server)
+        root = crypto.NoteVerifier.parse(root_key)
+        org.check_door(door)
+        if compartment is not None:
+            check_id(compartment, "compartment")
+    except (httpx.InvalidURL, crypto.KeyFormatError, ValueError) as exc:
+        raise click.BadParameter(str(exc)) from None
+    if url.scheme not in {"http", "https"} or not url.host:
+        raise click.BadParameter("the server URL must be http:// or https:// with a host")
+    config = Config(server=str(url), root_key=root, door=door, compartment_id=compartment)
+    if layout.config.exists():
+        old = load_config(layout)
+        if (old.root_key, old.door) != (root, door):
+            raise NotReadyError(
+                f"{folder} is enrolled with another root key or door; use a new desk directory"
+            )
+        # Only the address (and a missing compartment id) may change: the
+        # accepted epochs stay, and with them the refusal of rollbacks.
+        config = dataclasses.replace(
+            old, server=str(url), compartment_id=compartment or old.compartment_id
+        )
+    trusted.make_private_dir(layout.root)
+    save_config(layout, config)
+    click.echo(f"Enrolled for door {door!r} at {url}; run `shoal desk sync`.")
+
+
+class _RichProgress:
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task = progress.add_task("downloading", total=0)
+        self._total = 0
+
+    def expect(self, count: int) -> None:
+        self._total += count
+        self._progress.update(self._task, total=self._total)
+
+    def advance(self) -> None:
+        self._progress.advance(self._task)
+
+
+@desk.command("sync")
+@dir_option
+@trusted.passphrase_file_option
+def sync_command(folder: Path, passphrase_file: Path | None) -> None:
+    """Verify the organization's notes and download new items (ciphertext)."""
+    layout = Layout(folder)
+    keystore = _unlock(layout, passphrase_file)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    console = Console(stderr=True)
+    # A bar is for a person watching; in a pipe or a log it is only noise.
+    with (
+        _session(load_config(layout)) as api,
+        Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar,
+    ):
+        report = sync(api, layout, keystore, now=datetime.now(UTC), progress=_RichProgress(bar))
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(
+        f"Epoch {report.epoch}: {report.new_items} new item(s), "
+        f"{report.contacts} contact(s) refreshed."
+    )
+
+
+def _describe(meta: ItemMeta, opened: Opened) -> str:
+    contact = meta.contact or "-"
+    return f"{meta.item_id}  {meta.day}  {opened.kind:<7}  contact {contact}  {opened.verdict.text}"
+
+
+@desk.command("list")
+@dir_option
+@trusted.passphrase_file_option
+def list_command(folder: Path, passphrase_file: Path | None) -> None:
+    """One line per item: id, day, kind, contact, and who vouches for it."""
+    layout = Layout(folder)
+    keystore = _unlock(layout, passphrase_file)
+    trust = load_config(layout).trust()
+    for meta in sorted(load_index(layout).items, key=lambda i: i.seq):
+        try:
+            opened = open_item(layout.item_path(meta.item_id), keystore.identities, trust, meta)
+        except ItemError as exc:
+            click.echo(f"{meta.item_id}  {meta.day}  ERROR: {exc}")
+            continue
+        click.echo(_describe(meta, opened))
+
+
+@desk.command()
+@dir_option
+@trusted.passphrase_file_option
+@click.argument("item_id")
+def read(folder: Path, passphrase_file: Path | None, item_id: str) -> None:
+    """Show a message or reply; for a file, its name and size."""
+    layout = Layout(folder)
+    keystore = _unlock(layout, passphrase_file)
+    trust = load_config(layout).trust()
+    meta = load_index(layout).item(item_id)
+    path = layout.item_path(meta.item_id)
+    opened = open_item(path, keystore.identities, trust, meta)
+    if not opened.verdict.acceptable:
+        raise ItemError(f"item {item_id}: {opened.verdict.text}; not shown")
+    click.echo(_describe(meta, opened))
+    if opened.kind in TEXT_KINDS:
+        # Opened a second time, into memory: only text items, which are small.
+        content = io.BytesIO()
+        open_item(path, keystore.identities, trust, meta, content)
+        text = content.getvalue().decode("utf-8", errors="replace")
+        click.echo(f"time: {_printable(str(opened.header.get('time', '?')))}\n")
+        click.echo(_printable(text))
+    else:
+        name = _printable(str(opened.header.get("name", "?")))
+        click.echo(f"file {name!r}, {opened.length} bytes: `shoal desk export` writes it out")
+
+
+@desk.command()
+@dir_option
+@trusted.passphrase_file_option
+@click.argument("contact_id")
+@click.option("--message", help="The reply's text.")
+@click.option(
+    "--message-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Read the reply's text (UTF-8) from this file.",
+)
+def reply(
+    folder: Path,
+    passphrase_file: Path | None,
+    contact_id: str,
+    message: str | None,
+    message_file: Path | None,
+) -> None:
+    """Send a signed reply to a contact (and to the whole compartment)."""
+    try:
+        check_id(contact_id, "contact")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    text = _reply_text(message, message_file)
+    layout = Layout(folder)
+    keystore = _unlock(layout, passphrase_file)
+    now = datetime.now(UTC)
+    with _session(load_config(layout)) as api:
+        # A fresh look at the epoch and a fresh token for every reply: the
+        # recipients must be the compartment's current ones.
+        trust = connect(api, layout, keystore, now=now)
+        contact = _contact(api, layout, contact_id)
+        sealed = seal_reply(text, contact=contact, trust=trust, key=keystore.signing_key, now=now)
+        reply_id = api.post_reply(contact.contact_id, sealed)
+    click.echo(
+        f"Reply {reply_id} sent to contact {contact.contact_id} (epoch {trust.current.number})."
+    )
+
+
+def _reply_text(message: str | None, message_file: Path | None) -> str:
+    if message is not None and message_file is not None:
+        raise click.UsageError("give --message or --message-file, not both")
+    if message_file is not None:
+        try:
+            message = message_file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise click.BadParameter("the message file is not UTF-8") from None
+    if not message:
+        raise click.UsageError("a reply needs a text: --message or --message-file")
+    return message
+
+
+def _contact(api: HandlerAPI, layout: Layout, contact_id: str) -> ContactMeta:
+    """The contact with the recipient pinned at sync, or as the server shows it."""
+    pinned = load_index(layout).contacts.get(contact_id)
+    return pinned if pinned is not None else api.contact(contact_id)
+
+
+@desk.command()
+@dir_option
+@trusted.passphrase_file_option
+@click.argument("target", type=click.Path(file_okay=False, path_type=Path))
+def export(folder: Path, passphrase_file: Path | None, target: Path) -> None:
+    """Decrypt every acceptable item into TARGET (plaintext: mind where it goes)."""
+    layout = Layout(folder)
+    keystore = _unlock(layout, passphrase_file)
+    trust = load_config(layout).trust()
+    trusted.make_private_dir(target)
+    failed = 0
+    for meta in sorted(load_index(layout).items, key=lambda i: i.seq):
+        try:
+            with trusted.PendingFile(target) as pending:
+                path = layout.item_path(meta.item_id)
+                opened = open_item(path, keystore.identities, trust, meta, pending.file)
+                if not opened.verdict.acceptable:
+                    raise ItemError(f"item {meta.item_id}: {opened.verdict.text}; not exported")
+                written = target / export_name(meta.item_id, opened)
+                pending.commit(written)
+        except ItemError as exc:
+            failed += 1
+            click.echo(f"skipped: {exc}", err=True)
+            continue
+        click.echo(f"{written}  {opened.verdict.text}")
+    if failed:
+        raise DeskError(f"{failed} item(s) not exported")

@@ -1,0 +1,59 @@
+"""Errors raised by :mod:`shoal.desk`, by origin.
+
+::
+
+    DeskError                 root of everything this package raises
+    ├── NotReadyError         the desk is not set up for this step: not
+    │                         enrolled, never synced, an unknown item or
+    │                         contact; or its own state files disagree
+    ├── TrustError            the server's signed notes do not establish
+    │                         trust: not signed by the enrolled root key,
+    │                         an epoch rolled back, expired or shown in two
+    │                         versions, or this desk is not in the epoch
+    ├── ServerError           the server answered, but with an error or
+    │                         with data that is malformed (an untrusted peer)
+    ├── UnreachableError      the transport failed: no connection, timeout
+    ├── ItemError             a local item does not open: damaged, or not
+    │                         encrypted to this desk
+    └── ReplyRefusedError     a reply that must not be sent: the contact's
+                              recipient is of another key type
+
+Problems with files, passphrases and keystores come from
+:mod:`shoal.trusted`. Messages carry no plaintext and no key material;
+text that came from the server is cut to printable ASCII first.
+"""
+
+
+class DeskError(Exception):
+    """Root of every error raised by shoal.desk."""
+
+
+class NotReadyError(DeskError):
+    """The desk lacks what this step needs, or its state is inconsistent."""
+
+
+class TrustError(DeskError):
+    """The organization's signed notes, as the server shows them, are not trusted."""
+
+
+class ServerError(DeskError):
+    """The server refused a request or sent something malformed.
+
+    ``status`` is the HTTP status of a refusal, ``None`` for a malformed answer.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class UnreachableError(DeskError):
+    """The server could not be reached, or stopped answering."""
+
+
+class ItemError(DeskError):
+    """A local item could not be decrypted or unframed."""
+
+
+class ReplyRefusedError(DeskError):
+    """A reply was refused before it was encrypted."""

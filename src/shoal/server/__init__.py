@@ -1,0 +1,27 @@
+"""The intake server (``shoal serve``) and its operator's tools (``shoal admin``).
+
+Untrusted zone: assume it is seized tomorrow. It holds public keys, signed
+notes and ciphertext; plaintext exists only in memory between receiving a
+request and encrypting it, streaming, never on disk. It never imports a
+handler's or command's private keys (a test enforces it).
+
+Modules, one concept each:
+
+- configuration and time: ``_config`` (server.json), ``_clock``;
+- trust: ``_chain`` (root → organization → command key → epoch) and
+  ``_doors`` (the verified epoch behind each door);
+- contacts: ``_sessions`` (encrypted session records), ``_multipart`` and
+  ``_intake`` (streaming uploads into sealed items), ``_replies`` (which
+  replies a contact may see), ``_contacts`` (the service);
+- handlers: ``_handlers`` (the service);
+- HTTP: ``_contact_pages``, ``_contact_api``, ``_handler_api``, with
+  ``_bodies`` (bounded bodies), ``_credentials``, ``_models`` (JSON shapes),
+  ``_pages`` (templates), ``_messages`` (user-facing strings), ``_headers``
+  and ``_failures`` (headers and answers for everything), ``_app``;
+- the operator: ``_admin`` and ``cli``; and ``errors``, the tree of what is raised.
+"""
+
+from ._app import create_app
+from ._config import Limits, ServerConfig, load_config
+
+__all__ = ["Limits", "ServerConfig", "create_app", "load_config"]

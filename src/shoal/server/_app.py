@@ -1,0 +1,80 @@
+"""The ASGI application: ``create_app(data_dir)``.
+
+Everything a request needs is in the database and the blob store; the app
+object holds only immutable configuration and the pure note cache
+(``_chain.py``), so any number of processes can serve one data directory
+(or, later, one PostgreSQL database and one object store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from ..store import BlobStore, create_db_engine, session_factory
+from ._chain import NoteCache
+from ._clock import Clock, utc_now
+from ._config import load_config
+from ._contact_api import contact_api
+from ._contact_pages import contact_pages
+from ._contacts import ContactService
+from ._doors import Doors
+from ._failures import ErrorGuard, install_error_answers
+from ._handler_api import handler_api
+from ._handlers import HandlerService
+from ._headers import SecurityHeaders
+from ._intake import Intake
+from ._pages import Pages
+from ._sessions import ContactSessions
+
+
+def create_app(data_dir: Path | str, *, clock: Clock = utc_now) -> FastAPI:
+    """The server for the data directory ``data_dir`` (see ``shoal admin init``).
+
+    ``clock`` is for tests that need time to pass (session and epoch expiry).
+    """
+    config = load_config(Path(data_dir))
+    engine = create_db_engine(config.database)
+    db = session_factory(engine)
+    blobs = BlobStore(config.blobs_dir)
+    doors = Doors(config.root_key, NoteCache(), clock)
+    limits = config.limits
+    contacts = ContactService(
+        db=db,
+        doors=doors,
+        sessions=ContactSessions(clock),
+        intake=Intake(blobs, limits, clock),
+        blobs=blobs,
+        limits=limits,
+        clock=clock,
+    )
+    handlers = HandlerService(db=db, doors=doors, blobs=blobs, limits=limits, clock=clock)
+    pages = Pages()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Shoal intake server",
+        version="1",
+        openapi_url="/openapi.json",
+        # The interactive docs load scripts from a CDN: not on this server.
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.include_router(contact_pages(contacts, pages, limits))
+    app.include_router(contact_api(contacts, limits))
+    app.include_router(handler_api(handlers, limits))
+    app.mount("/static", StaticFiles(packages=[("shoal.server", "static")]), name="static")
+    install_error_answers(app, pages)
+    # Added last is outermost: headers go on everything the guard answers.
+    app.add_middleware(ErrorGuard)
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -1,0 +1,219 @@
+"""What a contact can do at a door — one service behind both the HTML pages
+(``_contact_pages.py``) and the JSON API (``_contact_api.py``).
+
+Database work is synchronous (SQLAlchemy) and runs in worker threads when
+called from the event loop; submissions stream on the loop itself.
+
+A wrong codename and a cut one take the same path: derive the lookup id,
+look it up among this door's contacts, refuse if there is no accepted
+match. Nothing here logs; nothing it raises carries what the contact sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from fastapi import Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from .. import crypto, org
+from ..store import BlobNotFoundError, BlobRef, BlobStore, StorageFullError, schema
+from . import _messages as msg
+from ._clock import Clock, day_of
+from ._config import Limits
+from ._doors import Door, Doors
+from ._intake import Intake
+from ._replies import open_reply
+from ._sessions import ContactSession, ContactSessions
+from .errors import DiskFullError, UnauthorizedError
+
+
+@dataclass(frozen=True, repr=False)
+class FirstContact:
+    """A new contact's codename (shown once) and session."""
+
+    codename: str
+    session: str
+
+    def __repr__(self) -> str:
+        return "FirstContact(…)"
+
+
+@dataclass(frozen=True, repr=False)
+class ShownReply:
+    item_id: str
+    text: str
+    day: date
+
+    def __repr__(self) -> str:
+        return f"ShownReply({self.item_id!r})"
+
+
+class ContactService:
+    def __init__(
+        self,
+        *,
+        db: sessionmaker[Session],
+        doors: Doors,
+        sessions: ContactSessions,
+        intake: Intake,
+        blobs: BlobStore,
+        limits: Limits,
+        clock: Clock,
+    ) -> None:
+        self._db = db
+        self._doors = doors
+        self._sessions = sessions
+        self._intake = intake
+        self._blobs = blobs
+        self._limits = limits
+        self._clock = clock
+
+    def visit(self, door: str) -> None:
+        """Raise unless ``door`` exists and is open."""
+        with self._db() as db:
+            self._doors.open(db, door)
+
+    def first_contact(self, door: str) -> FirstContact:
+        with self._db() as db:
+            opened = self._doors.open(db, door)
+            codename = crypto.generate_codename()
+            keys = crypto.derive_contact_keys(
+                codename, opened.organization.salt, opened.organization.key_type
+            )
+            contact = schema.Contact(
+                id=org.new_id(),
+                lookup_id=keys.lookup_id,
+                compartment_id=opened.compartment_id,
+                accepted=True,
+                recipient=str(keys.identity.recipient()),
+                day=day_of(self._clock()),
+            )
+            db.add(contact)
+            session = self._sessions.create(db, contact.id, keys.identity)
+            db.commit()
+        return FirstContact(codename, session)
+
+    def login(self, door: str, codename: str) -> str:
+        """A new session for the contact ``codename`` names at ``door``."""
+        with self._db() as db:
+            opened = self._doors.open(db, door)
+            keys = crypto.derive_contact_keys(
+                codename, opened.organization.salt, opened.organization.key_type
+            )
+            contact = db.scalars(
+                select(schema.Contact).where(
+                    schema.Contact.lookup_id == keys.lookup_id,
+                    schema.Contact.compartment_id == opened.compartment_id,
+                )
+            ).one_or_none()
+            # Unknown and cut take this one branch and one message.
+            if contact is None or not contact.accepted:
+                raise UnauthorizedError(msg.WRONG_CODENAME)
+            session = self._sessions.create(db, contact.id, keys.identity)
+            db.commit()
+        return session
+
+    def check_session(self, door: str, token: str | None) -> None:
+        with self._db() as db:
+            self._authenticate(db, door, token)
+
+    def logout(self, door: str, token: str | None) -> None:
+        """End the session; works even at a closed door (``door`` is unused:
+        a session is ended wherever it is presented)."""
+        with self._db() as db:
+            self._sessions.end(db, token)
+            db.commit()
+
+    async def submit(self, door: str, token: str | None, request: Request) -> list[str]:
+        """Seal and store the request's multipart body; returns item ids.
+
+        The session is checked before a byte of the body is read, and rows
+        are written only once every blob is durable.
+        """
+        opened, session = await run_in_threadpool(self._authenticate_alone, door, token)
+        try:
+            refs = await self._intake.seal(request, opened.epoch.recipients())
+        except StorageFullError:
+            raise DiskFullError(msg.DISK_FULL) from None
+        try:
+            return await run_in_threadpool(self._record, opened, session, refs)
+        except BaseException:
+            for ref in refs:
+                self._blobs.delete(ref.blob_id)
+            raise
+
+    def replies(self, door: str, token: str | None) -> list[ShownReply]:
+        """The replies this contact may see, oldest first (``_replies.py``)."""
+        with self._db() as db:
+            opened, session = self._authenticate(db, door, token)
+            items = db.scalars(
+                select(schema.Item)
+                .where(
+                    schema.Item.contact_id == session.contact_id,
+                    schema.Item.compartment_id == opened.compartment_id,
+                    schema.Item.direction == "out",
+                )
+                .order_by(schema.Item.seq.desc())
+                .limit(self._limits.max_replies_shown)
+            ).all()
+        shown = []
+        for item in reversed(items):
+            ciphertext = self._read_blob(item.blob_id)
+            if ciphertext is None:
+                continue
+            text = open_reply(ciphertext, session.identity, opened.epoch, session.contact_id)
+            if text is not None:
+                shown.append(ShownReply(item.id, text, item.day))
+        return shown
+
+    def _authenticate_alone(self, door: str, token: str | None) -> tuple[Door, ContactSession]:
+        """:meth:`_authenticate` in a database session of its own (for a thread)."""
+        with self._db() as db:
+            return self._authenticate(db, door, token)
+
+    def _authenticate(
+        self, db: Session, door: str, token: str | None
+    ) -> tuple[Door, ContactSession]:
+        opened = self._doors.open(db, door)
+        session = self._sessions.open(db, token)
+        contact = db.get(schema.Contact, session.contact_id)
+        if contact is None or contact.compartment_id != opened.compartment_id:
+            raise UnauthorizedError(msg.NO_SESSION)
+        if not contact.accepted:
+            # Cutting ties takes effect on the next request: end the session.
+            self._sessions.end(db, token)
+            db.commit()
+            raise UnauthorizedError(msg.NO_SESSION)
+        return opened, session
+
+    def _record(self, opened: Door, session: ContactSession, refs: list[BlobRef]) -> list[str]:
+        day = day_of(self._clock())
+        rows = [
+            schema.Item(
+                id=org.new_id(),
+                compartment_id=opened.compartment_id,
+                contact_id=session.contact_id,
+                direction="in",
+                blob_id=ref.blob_id,
+                size=ref.size,
+                day=day,
+            )
+            for ref in refs
+        ]
+        with self._db() as db:
+            db.add_all(rows)
+            db.commit()
+        return [row.id for row in rows]
+
+    def _read_blob(self, blob_id: str) -> bytes | None:
+        """A reply's ciphertext, or ``None`` if gone or over the reply limit."""
+        try:
+            with self._blobs.open(blob_id) as f:
+                data = f.read(self._limits.max_reply + 1)
+        except BlobNotFoundError:
+            return None
+        return data if len(data) <= self._limits.max_reply else None

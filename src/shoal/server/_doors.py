@@ -1,0 +1,87 @@
+"""A compartment's door, with its verified epoch: the stored notes, checked.
+
+Every request that encrypts to a compartment or checks a handler's key goes
+through here, so the recipient set it uses is always one that chains to the
+root key (``_chain.py``) at the request's ``now``. A door whose epoch no
+longer verifies (expired, or its notes were tampered with) is closed: its
+contacts get a clear "closed for now" and nothing is encrypted to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .. import crypto, org
+from ..store import schema
+from . import _messages as msg
+from ._chain import COMMAND, EPOCH, ORGANIZATION, NoteCache
+from ._clock import Clock
+from .errors import NotFoundError, UnavailableError
+
+
+@dataclass(frozen=True)
+class Door:
+    """A compartment as a request sees it: verified, at one moment."""
+
+    name: str
+    compartment_id: str
+    organization: org.Organization
+    epoch: org.Epoch
+
+
+class Doors:
+    def __init__(self, root: crypto.NoteVerifier, cache: NoteCache, clock: Clock) -> None:
+        self._root = root
+        self._cache = cache
+        self._clock = clock
+
+    def open(self, db: Session, door: str) -> Door:
+        """The door named ``door``; :class:`NotFoundError` if there is none."""
+        try:
+            org.check_door(door)
+        except ValueError:
+            raise NotFoundError(msg.NO_SUCH_DOOR) from None
+        compartment = db.scalars(
+            select(schema.Compartment).where(schema.Compartment.door == door)
+        ).one_or_none()
+        if compartment is None:
+            raise NotFoundError(msg.NO_SUCH_DOOR)
+        return self._verify(db, compartment)
+
+    def of_compartment(self, db: Session, compartment_id: str) -> Door:
+        compartment = db.get(schema.Compartment, compartment_id)
+        if compartment is None:
+            raise NotFoundError(msg.NO_SUCH_DOOR)
+        return self._verify(db, compartment)
+
+    def _verify(self, db: Session, compartment: schema.Compartment) -> Door:
+        notes = db.scalars(
+            select(schema.Note).where(
+                (schema.Note.kind.in_((ORGANIZATION, COMMAND)))
+                | (
+                    (schema.Note.kind == EPOCH)
+                    & (schema.Note.compartment_id == compartment.id)
+                    & (schema.Note.number == compartment.epoch)
+                )
+            )
+        ).all()
+        organization = [n.body for n in notes if n.kind == ORGANIZATION]
+        commands = [n.body for n in notes if n.kind == COMMAND]
+        epochs = [n.body for n in notes if n.kind == EPOCH]
+        if len(organization) != 1 or len(epochs) != 1:
+            raise UnavailableError(msg.DOOR_CLOSED)
+        try:
+            chain = self._cache.chain(self._root, organization[0], commands)
+            epoch = self._cache.epoch(
+                chain, epochs[0], now=self._clock(), newest_seen=compartment.epoch
+            )
+        except (crypto.CryptoError, org.OrgError):
+            raise UnavailableError(msg.DOOR_CLOSED) from None
+        # The row's door and id must be what command signed, or a database
+        # edit could point one compartment's door at another's recipients.
+        if epoch.compartment_id != compartment.id or epoch.door != compartment.door:
+            raise UnavailableError(msg.DOOR_CLOSED)
+        return Door(compartment.door, compartment.id, chain.organization, epoch)

@@ -1,0 +1,128 @@
+"""The desk's JSON API (docs/api.md, "Handler (desk), JSON"), over HandlerService.
+
+Every call but the login pair carries ``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from typing import Annotated, Any, BinaryIO
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from ._bodies import json_body_doc, read_json
+from ._config import Limits
+from ._credentials import bearer_token
+from ._handlers import HandlerService
+from ._models import (
+    ChallengeCreated,
+    ContactOut,
+    ErrorAnswer,
+    ItemOut,
+    ItemPage,
+    OrgOut,
+    ReplyCreated,
+    TokenCreated,
+    TokenRequest,
+)
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorAnswer} for status in (400, 401, 404, 409, 413, 503, 507)
+}
+BLOB_CHUNK = 64 * 1024
+MAX_PAGE = 1000
+REPLY_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "the reply item: a binary age file",
+    }
+}
+
+
+def _chunks(blob: BinaryIO) -> Iterator[bytes]:
+    # A sync iterator: Starlette reads it in a worker thread, chunk by chunk.
+    with blob:
+        while chunk := blob.read(BLOB_CHUNK):
+            yield chunk
+
+
+def handler_api(service: HandlerService, limits: Limits) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["handler"], responses=ERRORS)
+
+    @router.get("/org")
+    def organization(request: Request) -> OrgOut:
+        """The signed notes a desk verifies against its root key."""
+        notes = service.org_notes(bearer_token(request))
+        return OrgOut(organization=notes.organization, commands=notes.commands, epochs=notes.epochs)
+
+    @router.post("/handler/challenges", status_code=201)
+    def challenge() -> ChallengeCreated:
+        challenge_id, nonce = service.challenge()
+        return ChallengeCreated(id=challenge_id, nonce=base64.b64encode(nonce).decode())
+
+    @router.post("/handler/tokens", status_code=201, openapi_extra=json_body_doc(TokenRequest))
+    async def token(request: Request) -> TokenCreated:
+        """Ed25519 over ``b"shoal handler login v1\\n" + nonce + compartment``."""
+        body = await read_json(request, TokenRequest, limits.max_small_body)
+        issued = await run_in_threadpool(
+            service.login, body.challenge, body.compartment, body.key, body.signature
+        )
+        return TokenCreated(token=issued)
+
+    @router.get("/handler/items")
+    def items(
+        request: Request,
+        after: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    ) -> ItemPage:
+        rows = service.items(bearer_token(request), after, limit)
+        return ItemPage(
+            items=[
+                ItemOut(
+                    id=row.id,
+                    seq=row.seq,
+                    contact=row.contact_id,
+                    direction=row.direction,
+                    blob=row.blob_id,
+                    size=row.size,
+                    day=row.day.isoformat(),
+                )
+                for row in rows
+            ],
+            next=rows[-1].seq if rows else after,
+        )
+
+    @router.get(
+        "/handler/blobs/{blob_id}",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"application/octet-stream": {}}}},
+    )
+    def blob(blob_id: str, request: Request) -> StreamingResponse:
+        """The ciphertext, streamed."""
+        opened = service.open_blob(bearer_token(request), blob_id)
+        size = os.fstat(opened.fileno()).st_size
+        return StreamingResponse(
+            _chunks(opened),
+            media_type="application/octet-stream",
+            headers={"Content-Length": str(size)},
+        )
+
+    @router.get("/handler/contacts/{contact_id}")
+    def contact(contact_id: str, request: Request) -> ContactOut:
+        found = service.contact(bearer_token(request), contact_id)
+        return ContactOut(id=found.id, recipient=found.recipient, accepted=found.accepted)
+
+    @router.post(
+        "/handler/contacts/{contact_id}/replies", status_code=201, openapi_extra=REPLY_BODY_DOC
+    )
+    async def reply(contact_id: str, request: Request) -> ReplyCreated:
+        """Store a reply item; the contact sees it only if a handler signed it."""
+        item_id = await service.store_reply(bearer_token(request), contact_id, request)
+        return ReplyCreated(id=item_id)
+
+    return router

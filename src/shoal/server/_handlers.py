@@ -1,0 +1,275 @@
+"""What a handler's desk can do on the server, one compartment per token.
+
+Login is a signed challenge: the server stores only public keys, so a
+handler proves possession of the Ed25519 key their compartment's current
+epoch lists. A challenge is single use and lives until the end of its day;
+a token lives until the end of the day after it was issued, and every call
+re-checks that its handler is still in the current epoch, so removing a
+handler (a new epoch) takes effect on their next request.
+
+Access control here is the second wall (DESIGN.md, "Compartments"): a
+token sees only its compartment's items, blobs, contacts and epochs, but
+even without this check nothing of another compartment would decrypt.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import BinaryIO
+
+from fastapi import Request
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from .. import crypto, org
+from ..store import BlobNotFoundError, BlobStore, StorageFullError, schema
+from . import _messages as msg
+from ._bodies import body_chunks
+from ._chain import COMMAND, EPOCH, ORGANIZATION
+from ._clock import Clock, day_of
+from ._config import Limits
+from ._doors import Door, Doors
+from .errors import (
+    BadRequestError,
+    ConflictError,
+    DiskFullError,
+    NotFoundError,
+    UnauthorizedError,
+)
+
+LOGIN_CONTEXT = b"shoal handler login v1\n"
+AGE_MAGIC = b"age-encryption.org/v1\n"
+NONCE_SIZE = 32
+TOKEN_GRACE = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Handler:
+    """An authenticated token: which handler, in which (verified) door."""
+
+    handler_id: str
+    door: Door
+
+
+@dataclass(frozen=True)
+class OrgNotes:
+    organization: str
+    commands: list[str]
+    epochs: list[str]
+
+
+def _token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _b64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise UnauthorizedError(msg.HANDLER_LOGIN_FAILED) from None
+
+
+class HandlerService:
+    def __init__(
+        self,
+        *,
+        db: sessionmaker[Session],
+        doors: Doors,
+        blobs: BlobStore,
+        limits: Limits,
+        clock: Clock,
+    ) -> None:
+        self._db = db
+        self._doors = doors
+        self._blobs = blobs
+        self._limits = limits
+        self._clock = clock
+
+    def challenge(self) -> tuple[str, bytes]:
+        today = day_of(self._clock())
+        challenge = schema.HandlerChallenge(
+            id=org.new_id(), nonce=secrets.token_bytes(NONCE_SIZE), day=today
+        )
+        with self._db() as db:
+            # Challenges die with their day: sweeping here bounds the table.
+            db.execute(delete(schema.HandlerChallenge).where(schema.HandlerChallenge.day < today))
+            db.add(challenge)
+            db.commit()
+        return challenge.id, challenge.nonce
+
+    def login(self, challenge_id: str, compartment_id: str, key: str, signature: str) -> str:
+        """A token for the handler whose key signed the challenge."""
+        today = day_of(self._clock())
+        with self._db() as db:
+            row = db.get(schema.HandlerChallenge, challenge_id)
+            # Used up before anything is checked; the rowcount makes two
+            # concurrent logins with one challenge (on two nodes) yield one.
+            # (A Core execute on the session's connection reports rowcount.)
+            used = db.connection().execute(
+                delete(schema.HandlerChallenge).where(schema.HandlerChallenge.id == challenge_id)
+            )
+            db.commit()
+            if row is None or used.rowcount != 1 or row.day != today:
+                raise UnauthorizedError(msg.HANDLER_LOGIN_FAILED)
+            try:
+                verify_key = crypto.VerifyKey(_b64(key))
+                signed = LOGIN_CONTEXT + row.nonce + compartment_id.encode()
+                verify_key.verify(_b64(signature), signed)
+            except crypto.CryptoError:
+                raise UnauthorizedError(msg.HANDLER_LOGIN_FAILED) from None
+            try:
+                door = self._doors.of_compartment(db, compartment_id)
+            except NotFoundError:
+                raise UnauthorizedError(msg.HANDLER_LOGIN_FAILED) from None
+            entry = door.epoch.handler(verify_key)
+            if entry is None:
+                raise UnauthorizedError(msg.HANDLER_LOGIN_FAILED)
+            token = secrets.token_urlsafe(32)
+            db.execute(
+                delete(schema.HandlerToken).where(schema.HandlerToken.day < today - TOKEN_GRACE)
+            )
+            db.add(
+                schema.HandlerToken(
+                    token_hash=_token_hash(token),
+                    handler_id=entry.handler_id,
+                    compartment_id=door.compartment_id,
+                    day=today,
+                )
+            )
+            db.commit()
+        return token
+
+    def authenticate(self, token: str | None) -> Handler:
+        with self._db() as db:
+            return self._authenticate(db, token)
+
+    def _authenticate(self, db: Session, token: str | None) -> Handler:
+        row = db.get(schema.HandlerToken, _token_hash(token)) if token else None
+        if row is None or row.day < day_of(self._clock()) - TOKEN_GRACE:
+            raise UnauthorizedError(msg.HANDLER_NOT_LOGGED_IN)
+        door = self._doors.of_compartment(db, row.compartment_id)
+        if all(h.handler_id != row.handler_id for h in door.epoch.handlers):
+            raise UnauthorizedError(msg.HANDLER_NOT_LOGGED_IN)
+        return Handler(row.handler_id, door)
+
+    def org_notes(self, token: str | None) -> OrgNotes:
+        """The chain a desk verifies: organization, command keys, and the
+        epochs of the token's compartment only (need-to-know)."""
+        with self._db() as db:
+            handler = self._authenticate(db, token)
+            notes = db.scalars(
+                select(schema.Note)
+                .where(
+                    schema.Note.kind.in_((ORGANIZATION, COMMAND))
+                    | (schema.Note.compartment_id == handler.door.compartment_id)
+                )
+                .order_by(schema.Note.kind, schema.Note.number)
+            ).all()
+        return OrgNotes(
+            organization=next(n.body for n in notes if n.kind == ORGANIZATION),
+            commands=[n.body for n in notes if n.kind == COMMAND],
+            epochs=[n.body for n in notes if n.kind == EPOCH],
+        )
+
+    def items(self, token: str | None, after: int, limit: int) -> Sequence[schema.Item]:
+        with self._db() as db:
+            handler = self._authenticate(db, token)
+            return db.scalars(
+                select(schema.Item)
+                .where(
+                    schema.Item.compartment_id == handler.door.compartment_id,
+                    schema.Item.seq > after,
+                )
+                .order_by(schema.Item.seq)
+                .limit(limit)
+            ).all()
+
+    def open_blob(self, token: str | None, blob_id: str) -> BinaryIO:
+        """An open blob, if an item of the token's compartment refers to it."""
+        with self._db() as db:
+            handler = self._authenticate(db, token)
+            found = db.scalars(
+                select(schema.Item.id)
+                .where(
+                    schema.Item.blob_id == blob_id,
+                    schema.Item.compartment_id == handler.door.compartment_id,
+                )
+                .limit(1)
+            ).first()
+        if found is None:
+            raise NotFoundError(msg.NO_SUCH_BLOB)
+        try:
+            return self._blobs.open(blob_id)
+        except BlobNotFoundError:
+            raise NotFoundError(msg.NO_SUCH_BLOB) from None
+
+    def contact(self, token: str | None, contact_id: str) -> schema.Contact:
+        with self._db() as db:
+            return self._contact(db, self._authenticate(db, token), contact_id)
+
+    def _contact(self, db: Session, handler: Handler, contact_id: str) -> schema.Contact:
+        contact = db.get(schema.Contact, contact_id)
+        if contact is None or contact.compartment_id != handler.door.compartment_id:
+            raise NotFoundError(msg.NO_SUCH_CONTACT)
+        return contact
+
+    async def store_reply(self, token: str | None, contact_id: str, request: Request) -> str:
+        """Store the request's body (an age file) as a reply to the contact.
+
+        The server cannot read it and does not try: the contact's page
+        shows it only if, once decrypted, it is signed by a handler.
+        """
+        handler = await run_in_threadpool(self._reply_target, token, contact_id)
+        try:
+            ref = await self._blobs.put_async(self._age_body(request))
+        except StorageFullError:
+            raise DiskFullError(msg.DISK_FULL) from None
+        item = schema.Item(
+            id=org.new_id(),
+            compartment_id=handler.door.compartment_id,
+            contact_id=contact_id,
+            direction="out",
+            blob_id=ref.blob_id,
+            size=ref.size,
+            day=day_of(self._clock()),
+        )
+        try:
+            await run_in_threadpool(self._insert, item)
+        except BaseException:
+            self._blobs.delete(ref.blob_id)
+            raise
+        return item.id
+
+    def _reply_target(self, token: str | None, contact_id: str) -> Handler:
+        with self._db() as db:
+            handler = self._authenticate(db, token)
+            if not self._contact(db, handler, contact_id).accepted:
+                raise ConflictError(msg.CONTACT_CUT)
+        return handler
+
+    def _insert(self, item: schema.Item) -> None:
+        with self._db() as db:
+            db.add(item)
+            db.commit()
+
+    async def _age_body(self, request: Request) -> AsyncIterator[bytes]:
+        """The body, refused unless it starts like a binary age file."""
+        head = b""
+        async for chunk in body_chunks(request, self._limits.max_reply, msg.REPLY_TOO_LARGE):
+            if len(head) >= len(AGE_MAGIC):
+                yield chunk
+                continue
+            head += chunk
+            if len(head) >= len(AGE_MAGIC):
+                if not head.startswith(AGE_MAGIC):
+                    raise BadRequestError(msg.NOT_AN_AGE_FILE)
+                yield head
+        if len(head) < len(AGE_MAGIC):
+            raise BadRequestError(msg.NOT_AN_AGE_FILE)

@@ -1,0 +1,143 @@
+"""A contact's submission: multipart in, one sealed item per part, stored.
+
+    request.stream() ─▶ MultipartEvents ─▶ ItemSealer ─▶ BlobStore.put_async
+                        (part by part)     (per part)    (temp, fsync, rename)
+
+Plaintext exists only in the chunks passing through this pipeline; the
+first place any of it lands is the age encryptor. Each ``message`` field
+becomes one item of kind "message" and each ``files`` part one item of
+kind "file" whose name and type travel inside the envelope, under the
+encryption. Empty parts (an empty message box, a file input left empty)
+are skipped.
+
+All or nothing: if anything fails — a limit, malformed multipart, a full
+disk, a client that goes away — every blob this submission stored is
+deleted before the error propagates, and the caller writes no rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from typing import Any
+
+from fastapi import Request
+
+from .. import crypto
+from ..store import BlobRef, BlobStore
+from . import _messages as msg
+from ._bodies import body_chunks
+from ._clock import Clock
+from ._config import Limits
+from ._multipart import PART_END, Event, MultipartEvents, PartStart, boundary_of
+from .errors import BadRequestError, TooLargeError
+
+MESSAGE_FIELD = "message"
+FILES_FIELD = "files"
+DEFAULT_FILE_TYPE = "application/octet-stream"
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+#: OpenAPI ``requestBody`` of a submission (FastAPI cannot infer it: the
+#: body is parsed by hand, see the module doc).
+SUBMISSION_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        MESSAGE_FIELD: {"type": "string"},
+                        FILES_FIELD: {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+class Intake:
+    def __init__(self, blobs: BlobStore, limits: Limits, clock: Clock) -> None:
+        self._blobs = blobs
+        self._limits = limits
+        self._clock = clock
+
+    async def seal(self, request: Request, recipients: Sequence[crypto.Recipient]) -> list[BlobRef]:
+        """Seal every non-empty part of the request's body; returns the
+        stored blobs in body order. Raises :class:`BadRequestError` if there
+        was nothing to send."""
+        parser = MultipartEvents(
+            boundary_of(request.headers.get("content-type")),
+            max_header=self._limits.max_part_header,
+            max_headers=self._limits.max_part_headers,
+        )
+        stored: list[BlobRef] = []
+        try:
+            async with contextlib.aclosing(self._events(request, parser)) as events:
+                files = 0
+                async for event in events:
+                    if not isinstance(event, PartStart):
+                        raise BadRequestError(msg.MALFORMED_UPLOAD)
+                    header = self._header(event)
+                    if header["kind"] == "file":
+                        files += 1
+                        if files > self._limits.max_files:
+                            raise TooLargeError(msg.TOO_MANY_FILES)
+                    first = await anext(events, PART_END)
+                    if first is PART_END:
+                        continue
+                    sealer = crypto.ItemSealer(recipients, header)
+                    stored.append(await self._blobs.put_async(_sealed(sealer, first, events)))
+            if not stored:
+                raise BadRequestError(msg.NOTHING_TO_SEND)
+        except BaseException:
+            for ref in stored:
+                self._blobs.delete(ref.blob_id)
+            raise
+        return stored
+
+    async def _events(
+        self, request: Request, parser: MultipartEvents
+    ) -> AsyncGenerator[Event, None]:
+        async for chunk in body_chunks(request, self._limits.max_body, msg.BODY_TOO_LARGE):
+            for event in parser.feed(chunk):
+                yield event
+        parser.finish()
+
+    def _header(self, part: PartStart) -> Mapping[str, Any]:
+        time = self._clock().strftime(_TIME_FORMAT)
+        if part.name == MESSAGE_FIELD:
+            return {"kind": "message", "time": time}
+        if part.name == FILES_FIELD:
+            return {
+                "kind": "file",
+                "name": part.filename or "",
+                "type": part.content_type or DEFAULT_FILE_TYPE,
+                "time": time,
+            }
+        raise BadRequestError(msg.UNEXPECTED_FIELD)
+
+
+async def _sealed(
+    sealer: crypto.ItemSealer, first: Event, events: AsyncIterator[Event]
+) -> AsyncIterator[bytes]:
+    """One part's ciphertext, pulling its content from the shared event
+    stream up to the part's end (the caller's loop resumes after it)."""
+    event: Event | None = first
+    while event is not PART_END:
+        if not isinstance(event, bytes):
+            raise BadRequestError(msg.MALFORMED_UPLOAD)
+        for chunk in sealer.update(event):
+            yield chunk
+        # The stream ends only after the closing boundary, which follows
+        # every part's end; running out here means a malformed body.
+        event = await anext(events, None)
+        if event is None:
+            raise BadRequestError(msg.MALFORMED_UPLOAD)
+    for chunk in sealer.finalize():
+        yield chunk

@@ -1,0 +1,98 @@
+"""The JSON shapes of the API (docs/api.md), for validation and OpenAPI.
+
+Request models ignore unknown keys, so a validation error can only ever
+name our own fields (``_bodies.describe_invalid``), never a peer's key.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_MAX_ID = 64
+_MAX_KEY = 128
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class SessionRequest(_Request):
+    codename: str = Field(max_length=1024)
+
+
+class TokenRequest(_Request):
+    challenge: str = Field(max_length=_MAX_ID)
+    compartment: str = Field(max_length=_MAX_ID)
+    key: str = Field(max_length=_MAX_KEY, description="base64 Ed25519 public key")
+    signature: str = Field(
+        max_length=_MAX_KEY,
+        description='base64 Ed25519 signature of b"shoal handler login v1\\n" + nonce'
+        " + compartment id",
+    )
+
+
+class ErrorAnswer(BaseModel):
+    error: str
+
+
+class ContactCreated(BaseModel):
+    codename: str = Field(description="shown once; the contact's only credential")
+    session: str
+
+
+class SessionCreated(BaseModel):
+    session: str
+
+
+class SubmissionCreated(BaseModel):
+    items: list[str]
+
+
+class ReplyOut(BaseModel):
+    id: str
+    text: str
+    day: str
+
+
+class Replies(BaseModel):
+    replies: list[ReplyOut]
+
+
+class OrgOut(BaseModel):
+    organization: str
+    commands: list[str]
+    epochs: list[str] = Field(description="the epochs of the token's compartment")
+
+
+class ChallengeCreated(BaseModel):
+    id: str
+    nonce: str = Field(description="base64, 32 bytes")
+
+
+class TokenCreated(BaseModel):
+    token: str
+
+
+class ItemOut(BaseModel):
+    id: str
+    seq: int
+    contact: str | None
+    direction: str
+    blob: str
+    size: int
+    day: str
+
+
+class ItemPage(BaseModel):
+    items: list[ItemOut]
+    next: int = Field(description="pass as ?after= for the next page; unchanged if none came")
+
+
+class ContactOut(BaseModel):
+    id: str
+    recipient: str
+    accepted: bool
+
+
+class ReplyCreated(BaseModel):
+    id: str

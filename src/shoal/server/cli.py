@@ -1,0 +1,127 @@
+"""``shoal serve`` and ``shoal admin``: thin shells over ``_app`` and ``_admin``."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._admin import import_notes, init_data_dir
+from ._clock import utc_now
+from .errors import ServerError
+
+DATA_OPTION = click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The server's data directory.",
+)
+
+# What the server logs: warnings and errors of its own and uvicorn's, no
+# access log, no timestamps (a timed error line beside a contact's upload
+# is metadata), and python-multipart silenced (its parse errors quote body
+# bytes; ``_multipart.py`` also gives each parser a silent logger).
+LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "loggers": {
+        "uvicorn": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+        "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+        "shoal.server": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+        "python_multipart": {"handlers": [], "level": "CRITICAL", "propagate": False},
+    },
+}
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.group()
+def admin() -> None:
+    """The server operator: data directory, importing signed notes."""
+
+
+@admin.command("init")
+@DATA_OPTION
+@click.option("--root-key", required=True, help="The organization's root verifier key.")
+@click.option("--database", default=None, help="SQLAlchemy URL (default: SQLite in --data).")
+def init(data_dir: Path, root_key: str, database: str | None) -> None:
+    """Create a data directory for an organization."""
+    try:
+        config = init_data_dir(data_dir, root_key, database)
+    except ServerError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created {config}")
+
+
+@admin.command("import")
+@DATA_OPTION
+@click.argument(
+    "note_files",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+def import_command(data_dir: Path, note_files: tuple[Path, ...]) -> None:
+    """Verify and store signed notes (organization, command keys, epochs)."""
+    try:
+        lines = import_notes(data_dir, note_files, now=utc_now())
+    except ServerError as exc:
+        raise click.ClickException(str(exc)) from None
+    for line in lines:
+        click.echo(line)
+
+
+@click.command()
+@DATA_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--public",
+    is_flag=True,
+    help="Allow a non-loopback address (normally a Tor onion service or proxy is in front).",
+)
+def serve(data_dir: Path, host: str, port: int, public: bool) -> None:
+    """Run the intake server."""
+    # Imported here: the web stack costs every other ``shoal`` command ~1 s.
+    import uvicorn  # noqa: PLC0415
+
+    from ._app import create_app  # noqa: PLC0415
+
+    if not _is_loopback(host) and not public:
+        raise click.ClickException(
+            f"refusing to listen on {host}, which is not loopback: put Tor or a proxy in "
+            "front on this machine, or pass --public"
+        )
+    try:
+        app = create_app(data_dir)
+    except ServerError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"shoal serve: http://{host}:{port}/ (data: {data_dir})", err=True)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="warning",
+        log_config=LOG_CONFIG,
+        proxy_headers=False,
+        server_header=False,
+    )

@@ -1,0 +1,85 @@
+"""Errors raised by :mod:`shoal.server`.
+
+::
+
+    ServerError                  root
+    ├── ConfigError              the data directory or server.json is missing
+    │                            or wrong (the operator's mistake)
+    ├── ImportRefusedError       ``shoal admin import``: a note does not verify
+    │                            against the chain, is expired, or would roll
+    │                            a compartment back; nothing was stored
+    ├── RequestError             a request we answer with an error; carries
+    │   │                        the HTTP status and a message for the peer
+    │   ├── BadRequestError      400: malformed multipart, JSON, form or field
+    │   ├── UnauthorizedError    401: no, expired or foreign session; a wrong
+    │   │                        (or cut) codename; a failed handler login
+    │   ├── NotFoundError        404: unknown door, contact or blob
+    │   ├── ConflictError        409: the request contradicts stored state
+    │   ├── TooLargeError        413: body, file count or field over a limit
+    │   └── UnavailableError     503: not the peer's fault: the door's epoch
+    │       │                    no longer verifies (expired)
+    │       └── DiskFullError    507: the disk is full; nothing was stored
+    └── ClientGoneError          the transport failed: the client went away
+                                 mid-request; there is nobody to answer
+
+Messages are English msgids from :mod:`shoal.server._messages` (a later
+issue translates them); they never contain anything the peer sent.
+"""
+
+from __future__ import annotations
+
+
+class ServerError(Exception):
+    """Root of every error raised by shoal.server."""
+
+
+class ConfigError(ServerError):
+    """The data directory or its server.json is missing or malformed."""
+
+
+class ImportRefusedError(ServerError):
+    """A signed note was refused by ``shoal admin import``; nothing was stored."""
+
+
+class RequestError(ServerError):
+    """A request we refuse; ``message`` is safe to show to the requester."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequestError(RequestError):
+    status = 400
+
+
+class UnauthorizedError(RequestError):
+    status = 401
+
+
+class NotFoundError(RequestError):
+    status = 404
+
+
+class ConflictError(RequestError):
+    status = 409
+
+
+class TooLargeError(RequestError):
+    status = 413
+
+
+class UnavailableError(RequestError):
+    """Not the peer's fault, but still an answer the peer must get."""
+
+    status = 503
+
+
+class DiskFullError(UnavailableError):
+    status = 507
+
+
+class ClientGoneError(ServerError):
+    """The client disconnected before its request was complete."""

@@ -1,0 +1,234 @@
+"""``shoal command`` as real processes, its notes checked with shoal.org.
+
+Every ``shoal`` process costs about a second of imports, so one
+organization is founded per module and each test works on a copy of it;
+enrollment bundles are made in-process, except in the full round, which
+runs the real ``shoal desk keygen``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shoal import crypto, org, trusted
+
+SHOAL = [sys.executable, "-m", "shoal"]
+PASSPHRASE = "command's long passphrase"
+DOOR = "news"
+
+
+def shoal(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    argv = [*SHOAL, *map(str, args)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+
+def ok(*args: str | Path) -> str:
+    done = shoal(*args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@dataclass
+class Command:
+    folder: Path
+    passphrase_file: Path
+    root: crypto.NoteVerifier
+
+    def run(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
+        """``shoal command <args> --dir <folder>``."""
+        return shoal("command", *args, "--dir", self.folder)
+
+    def epoch(self, *extra: str | Path) -> subprocess.CompletedProcess[str]:
+        return self.run("epoch", "--door", DOOR, "--passphrase-file", self.passphrase_file, *extra)
+
+    def add_handler(self, bundle: Path) -> str:
+        done = self.run("handler", "add", "--door", DOOR, "--bundle", bundle)
+        assert done.returncode == 0, done.stderr
+        match = re.search(r"Handler ([0-9a-f]{32}) added", done.stdout)
+        assert match is not None
+        return match.group(1)
+
+    def note(self, name: str) -> str:
+        return (self.folder / "notes" / name).read_text()
+
+    def chain(self) -> tuple[org.Organization, org.CommandCertificate]:
+        organization = org.verify_organization(self.note("organization.note"), self.root)
+        return organization, org.verify_command(
+            self.note("command-1.note"), self.root, organization
+        )
+
+    def verified_epoch(self, number: int) -> org.Epoch:
+        organization, certificate = self.chain()
+        note = self.note(f"epoch-{DOOR}-{number}.note")
+        return org.verify_epoch(note, certificate, organization, now=datetime.now(UTC))
+
+    def state(self) -> dict[str, Any]:
+        return json.loads((self.folder / "organization.json").read_text())
+
+
+def init(folder: Path, *extra: str) -> Command:
+    secret = folder.parent / "command.passphrase"
+    secret.write_text(PASSPHRASE + "\n")
+    out = ok("command", "init", "--dir", folder, "--passphrase-file", secret,
+             "--work-factor", "10", *extra)  # fmt: skip
+    printed = re.search(r"shoal/[0-9a-f]{32}/root\+[0-9a-f]{8}\+\S+", out)
+    assert printed is not None, out
+    assert (folder / "root.vkey").read_text().strip() == printed.group(0)
+    command = Command(folder, secret, crypto.NoteVerifier.parse(printed.group(0)))
+    assert command.run("compartment", "add", "--door", DOOR).returncode == 0
+    return command
+
+
+def bundle(tmp_path: Path, name: str, key_type: crypto.KeyType = crypto.KeyType.HYBRID) -> Path:
+    """An enrollment bundle, as ``shoal desk keygen`` writes it."""
+    enrollment = trusted.Enrollment(
+        crypto.generate_identity(key_type).recipient(), crypto.SigningKey.generate().verify_key
+    )
+    path = tmp_path / f"{name}.txt"
+    path.write_text(enrollment.text())
+    return path
+
+
+@pytest.fixture(scope="module")
+def founded(tmp_path_factory: pytest.TempPathFactory) -> Command:
+    return init(tmp_path_factory.mktemp("founded") / "command")
+
+
+@pytest.fixture
+def command(founded: Command, tmp_path: Path) -> Command:
+    """A copy of one organization with compartment ``news`` and no handler."""
+    shutil.copytree(founded.folder, tmp_path / "command")
+    return Command(tmp_path / "command", founded.passphrase_file, founded.root)
+
+
+def test_init_writes_notes_signed_by_the_printed_root_key(command: Command) -> None:
+    organization, certificate = command.chain()
+    opened = crypto.open_note(command.note("organization.note"), [command.root])
+    assert opened.signed_by == (org.root_key_name(organization.org_id),)
+    assert organization.key_type is crypto.KeyType.HYBRID
+    assert certificate.serial == 1
+    assert certificate.command_key.name == org.command_key_name(organization.org_id, 1)
+    state = command.state()
+    assert state["organization"]["id"] == organization.org_id
+    assert state["organization"]["key_type"] == "mlkem768x25519"
+    assert state["compartments"][DOOR]["epoch"] == 0
+    for private in ("root.keystore.age", "command.keystore.age", "organization.json"):
+        assert (command.folder / private).stat().st_mode & 0o077 == 0
+
+
+def test_a_full_round_signs_verifiable_increasing_epochs(command: Command, tmp_path: Path) -> None:
+    secret = tmp_path / "desk.passphrase"
+    secret.write_text("a handler's passphrase\n")
+    desk = tmp_path / "desk"
+    ok("desk", "keygen", "--dir", desk, "--passphrase-file", secret, "--work-factor", "10")
+    handler_id = command.add_handler(desk / "enrollment.txt")
+
+    assert command.epoch().returncode == 0
+    first = command.verified_epoch(1)
+    [entry] = first.handlers
+    assert entry.handler_id == handler_id
+    assert trusted.Enrollment.parse((desk / "enrollment.txt").read_text()).recipient == (
+        entry.recipient
+    )
+    _, certificate = command.chain()
+    assert first.command == certificate.reading_recipient
+    assert first.expires - datetime.now(UTC) > timedelta(days=89)
+
+    assert command.epoch("--days", "7").returncode == 0
+    second = command.verified_epoch(2)
+    assert second.number == 2
+    assert second.expires - datetime.now(UTC) < timedelta(days=8)
+    assert command.state()["compartments"][DOOR]["epoch"] == 2
+
+
+def test_a_removed_handler_is_not_in_the_next_epoch(command: Command, tmp_path: Path) -> None:
+    staying = command.add_handler(bundle(tmp_path, "a"))
+    leaving = command.add_handler(bundle(tmp_path, "b"))
+    command.epoch()
+    assert {h.handler_id for h in command.verified_epoch(1).handlers} == {staying, leaving}
+
+    done = command.run("handler", "remove", "--door", DOOR, "--handler", leaving)
+    assert done.returncode == 0
+    assert "run `shoal command epoch --door news` now" in done.stderr
+    command.epoch()
+
+    second = command.verified_epoch(2)
+    assert [h.handler_id for h in second.handlers] == [staying]
+    assert len(second.recipients()) == 2  # the handler staying, and command
+
+
+def test_a_wrong_passphrase_signs_nothing(command: Command, tmp_path: Path) -> None:
+    command.add_handler(bundle(tmp_path, "a"))
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not it\n")
+    state_before = command.state()
+
+    done = command.run("epoch", "--door", DOOR, "--passphrase-file", wrong)
+
+    assert done.returncode == 1
+    assert "wrong passphrase" in done.stderr
+    assert command.state() == state_before
+    assert not list((command.folder / "notes").glob("epoch-*"))
+
+
+def test_an_epoch_without_handlers_is_refused(command: Command) -> None:
+    done = command.epoch()
+    assert done.returncode == 1
+    assert "compartment 'news' has no handler" in done.stderr
+    assert not list((command.folder / "notes").glob("epoch-*"))
+
+
+def test_a_classic_organization_takes_classic_handlers_only(tmp_path: Path) -> None:
+    command = init(tmp_path / "command", "--classic")
+    refused = command.run("handler", "add", "--door", DOOR, "--bundle", bundle(tmp_path, "pq"))
+    assert refused.returncode == 1
+    assert "`shoal desk keygen --classic`" in refused.stderr
+
+    command.add_handler(bundle(tmp_path, "classic", crypto.KeyType.X25519))
+    command.epoch()
+    recipients = command.verified_epoch(1).recipients()
+    assert {crypto.key_type_of(r) for r in recipients} == {crypto.KeyType.X25519}
+
+
+def test_init_never_overwrites_an_organization(command: Command) -> None:
+    done = shoal("command", "init", "--dir", command.folder,
+                 "--passphrase-file", command.passphrase_file, "--work-factor", "10")  # fmt: skip
+    assert done.returncode == 1
+    assert "already holds an organization" in done.stderr
+    assert command.chain()  # the old notes still verify with the old root
+
+
+def test_requests_that_cannot_be(command: Command, tmp_path: Path) -> None:
+    added = bundle(tmp_path, "a")
+    command.add_handler(added)
+    junk = tmp_path / "junk.txt"
+    junk.write_text("shoal enrollment v1\nrecipient age1nope\nverify-key AAAA\n")
+    refusals = {
+        ("compartment", "add", "--door", DOOR): "a compartment already has the door 'news'",
+        ("compartment", "add", "--door", "Bad Door"): "a door is 1-63 lowercase",
+        ("handler", "remove", "--door", DOOR, "--handler", "0" * 32): "is not in 'news'",
+        ("handler", "add", "--door", "nowhere", "--bundle", str(added)): "no compartment",
+        ("handler", "add", "--door", DOOR, "--bundle", str(added)): "is already in 'news'",
+        ("handler", "add", "--door", DOOR, "--bundle", str(junk)): "malformed key",
+    }
+    state_before = command.state()
+    for args, message in refusals.items():
+        done = command.run(*args)
+        assert (done.returncode, message in done.stderr) == (1, True), (args, done.stderr)
+    assert command.state() == state_before
+
+
+def test_commands_on_a_directory_without_an_organization(tmp_path: Path) -> None:
+    done = shoal("command", "compartment", "add", "--dir", tmp_path, "--door", DOOR)
+    assert done.returncode == 1
+    assert "run `shoal command init` first" in done.stderr

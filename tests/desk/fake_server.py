@@ -1,0 +1,217 @@
+"""An in-memory server implementing the handler API of docs/api.md.
+
+It sits behind ``httpx.MockTransport``, the same transport interface the
+desk's real client uses, and checks what the real server checks: the
+organization's notes verify against the root key, a login signature is
+Ed25519 over ``b"shoal handler login v1\\n" + nonce + compartment`` by a
+handler of the compartment's current epoch, a challenge is used once,
+every handler call carries a token it issued, and a reply is an age file.
+Errors are JSON ``{"error": …}`` with a 4xx status, as in the contract.
+
+Tests change what it serves (``document``) to play a hostile server.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from shoal import crypto, org
+
+LOGIN_CONTEXT = b"shoal handler login v1\n"
+AGE_MAGIC = b"age-encryption.org/v1\n"
+TODAY = "2026-11-23"
+
+
+@dataclass
+class FakeItem:
+    item_id: str
+    seq: int
+    compartment_id: str
+    contact: str | None
+    direction: str
+    blob: str
+    day: str = TODAY
+
+
+@dataclass
+class FakeContact:
+    contact_id: str
+    compartment_id: str
+    recipient: str
+    accepted: bool = True
+
+
+@dataclass
+class FakeServer:
+    root: crypto.NoteVerifier
+    document: dict[str, Any]
+    max_page: int = 100
+    items: list[FakeItem] = field(default_factory=list)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    contacts: dict[str, FakeContact] = field(default_factory=dict)
+    challenges: dict[str, bytes] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)  # token → compartment id
+    log: list[str] = field(default_factory=list)
+    #: Blob sizes to announce instead of the true ones (a lying server).
+    announced: dict[str, int] = field(default_factory=dict)
+    #: Show the notes to logged-in handlers only, and only their compartment's
+    #: epochs (need-to-know), as ``shoal serve`` does.
+    notes_after_login: bool = False
+    logins: int = 0
+
+    # What tests use to fill it, as contacts and the intake would.
+
+    def add_contact(self, compartment_id: str, recipient: crypto.AgeRecipient) -> str:
+        contact_id = secrets.token_hex(16)
+        self.contacts[contact_id] = FakeContact(contact_id, compartment_id, str(recipient))
+        return contact_id
+
+    def add_item(
+        self, compartment_id: str, sealed: bytes, *, contact: str | None, direction: str = "in"
+    ) -> str:
+        blob = hashlib.sha256(sealed).hexdigest()
+        self.blobs[blob] = sealed
+        seq = max((i.seq for i in self.items), default=0) + 1
+        item = FakeItem(secrets.token_hex(16), seq, compartment_id, contact, direction, blob)
+        self.items.append(item)
+        return item.item_id
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    # The server side of the contract.
+
+    def _verified_epochs(self) -> list[tuple[org.Epoch, str]]:
+        """The epoch notes that verify along the chain from the root, as imported."""
+        organization = org.verify_organization(self.document["organization"], self.root)
+        commands = [
+            org.verify_command(n, self.root, organization) for n in self.document["commands"]
+        ]
+        found = []
+        for note in self.document["epochs"]:
+            try:
+                epoch = org.verify_epoch(note, commands[-1], organization, now=datetime.now(UTC))
+            except (crypto.CryptoError, org.OrgError):
+                continue
+            found.append((epoch, note))
+        return found
+
+    def _current_epoch(self, compartment_id: str) -> org.Epoch | None:
+        mine = [e for e, _ in self._verified_epochs() if e.compartment_id == compartment_id]
+        return max(mine, key=lambda e: e.number, default=None)
+
+    def _epochs_of(self, compartment_id: str) -> list[str]:
+        return [n for e, n in self._verified_epochs() if e.compartment_id == compartment_id]
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        self.log.append(f"{request.method} {path}?{request.url.query.decode()}")
+        if (request.method, path) == ("GET", "/api/v1/org") and not self.notes_after_login:
+            return httpx.Response(200, json=self.document)
+        if (request.method, path) == ("POST", "/api/v1/handler/challenges"):
+            challenge_id, nonce = secrets.token_hex(16), secrets.token_bytes(32)
+            self.challenges[challenge_id] = nonce
+            return httpx.Response(
+                201, json={"id": challenge_id, "nonce": base64.b64encode(nonce).decode()}
+            )
+        if (request.method, path) == ("POST", "/api/v1/handler/tokens"):
+            return self._token(json.loads(request.content))
+        compartment_id = self.tokens.get(
+            request.headers.get("Authorization", "").removeprefix("Bearer ")
+        )
+        if compartment_id is None:
+            return _error(401, "The token is missing, unknown or expired.")
+        parts = path.split("/")[1:]
+        if (request.method, path) == ("GET", "/api/v1/org"):
+            epochs = self._epochs_of(compartment_id)
+            return httpx.Response(200, json={**self.document, "epochs": epochs})
+        if request.method == "GET" and path == "/api/v1/handler/items":
+            return self._items(compartment_id, request.url.params)
+        if request.method == "GET" and parts[:4] == ["api", "v1", "handler", "blobs"]:
+            blob = self.blobs.get(parts[4]) if len(parts) == 5 else None
+            if blob is None or not any(
+                i.blob == parts[4] and i.compartment_id == compartment_id for i in self.items
+            ):
+                return _error(404, "No such blob in this compartment.")
+            return httpx.Response(200, content=blob)
+        if parts[:4] == ["api", "v1", "handler", "contacts"] and len(parts) >= 5:
+            contact = self.contacts.get(parts[4])
+            if contact is None or contact.compartment_id != compartment_id:
+                return _error(404, "No such contact in this compartment.")
+            if request.method == "GET" and len(parts) == 5:
+                return httpx.Response(
+                    200,
+                    json={
+                        "id": contact.contact_id,
+                        "recipient": contact.recipient,
+                        "accepted": contact.accepted,
+                    },
+                )
+            if request.method == "POST" and parts[5:] == ["replies"]:
+                if not request.content.startswith(AGE_MAGIC):
+                    return _error(400, "A reply must be an age file.")
+                reply_id = self.add_item(
+                    compartment_id, request.content, contact=contact.contact_id, direction="out"
+                )
+                return httpx.Response(201, json={"id": reply_id})
+        return _error(404, "Not found.")
+
+    def _token(self, body: dict[str, str]) -> httpx.Response:
+        self.logins += 1
+        nonce = self.challenges.pop(body.get("challenge", ""), None)  # used once, even on failure
+        epoch = self._current_epoch(body.get("compartment", ""))
+        try:
+            key = crypto.VerifyKey(base64.b64decode(body["key"], validate=True))
+            signature = base64.b64decode(body["signature"], validate=True)
+        except (KeyError, binascii.Error, crypto.KeyFormatError):
+            return _error(400, "The request is malformed.")
+        if nonce is None or epoch is None or epoch.handler(key) is None:
+            return _error(
+                401, "The login failed: the challenge, key or signature was not accepted."
+            )
+        try:
+            key.verify(signature, LOGIN_CONTEXT + nonce + epoch.compartment_id.encode())
+        except crypto.SignatureError:
+            return _error(
+                401, "The login failed: the challenge, key or signature was not accepted."
+            )
+        token = secrets.token_urlsafe(32)
+        self.tokens[token] = epoch.compartment_id
+        return httpx.Response(201, json={"token": token})
+
+    def _items(self, compartment_id: str, params: httpx.QueryParams) -> httpx.Response:
+        after, limit = (
+            int(params.get("after", 0)),
+            min(int(params.get("limit", 100)), self.max_page),
+        )
+        mine = sorted(
+            (i for i in self.items if i.compartment_id == compartment_id and i.seq > after),
+            key=lambda i: i.seq,
+        )
+        page, rest = mine[:limit], mine[limit:]
+        listed = [
+            {
+                "id": i.item_id,
+                "seq": i.seq,
+                "contact": i.contact,
+                "direction": i.direction,
+                "blob": i.blob,
+                "size": self.announced.get(i.blob, len(self.blobs[i.blob])),
+                "day": i.day,
+            }
+            for i in page
+        ]
+        return httpx.Response(200, json={"items": listed, "next": page[-1].seq if rest else None})
+
+
+def _error(status: int, message: str) -> httpx.Response:
+    return httpx.Response(status, json={"error": message})
