@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
 from . import _base64, _bech32
 from ._header import FILE_KEY_SIZE, Stanza
+from ._recipients import PublicKeyRecipient
 from .errors import HeaderError, KeyFormatError
 
 STANZA_TYPE = "mlkem768x25519"
@@ -65,10 +66,11 @@ _SUITE = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CH
 _WRAPPED_SIZE = FILE_KEY_SIZE + 16
 
 
-class HybridRecipient:
+class HybridRecipient(PublicKeyRecipient):
     """A post-quantum ``age1pq1…`` recipient."""
 
     stanza_type = STANZA_TYPE
+    HRP = RECIPIENT_HRP
 
     def __init__(self, public_bytes: bytes) -> None:
         if len(public_bytes) != RECIPIENT_SIZE:
@@ -81,29 +83,6 @@ class HybridRecipient:
         except ValueError:
             raise KeyFormatError("invalid mlkem768x25519 public key") from None
         self._bytes = public_bytes
-
-    @classmethod
-    def parse(cls, text: str) -> HybridRecipient:
-        hrp, data = _bech32.decode(text)
-        if hrp != RECIPIENT_HRP or text != text.lower():
-            raise KeyFormatError("not an age1pq1… recipient")
-        return cls(data)
-
-    @property
-    def public_bytes(self) -> bytes:
-        return self._bytes
-
-    def __str__(self) -> str:
-        return _bech32.encode(RECIPIENT_HRP, self._bytes)
-
-    def __repr__(self) -> str:
-        return f"HybridRecipient({str(self)[:24]!r}…)"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, HybridRecipient) and other._bytes == self._bytes
-
-    def __hash__(self) -> int:
-        return hash(self._bytes)
 
     def wrap(self, file_key: bytes) -> list[Stanza]:
         sealed = _SUITE.encrypt(file_key, self._key, info=HYBRID_INFO)

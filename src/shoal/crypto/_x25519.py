@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from . import _base64, _bech32
 from ._header import FILE_KEY_SIZE, Stanza
+from ._recipients import PublicKeyRecipient
 from .errors import HeaderError, KeyFormatError
 
 STANZA_TYPE = "X25519"
@@ -31,39 +32,17 @@ def _wrap_key(shared: bytes, share: bytes, recipient: bytes) -> bytes:
     return HKDF(hashes.SHA256(), 32, salt=share + recipient, info=X25519_INFO).derive(shared)
 
 
-class X25519Recipient:
+class X25519Recipient(PublicKeyRecipient):
     """A classic ``age1…`` recipient."""
 
     stanza_type = STANZA_TYPE
+    HRP = RECIPIENT_HRP
 
     def __init__(self, public_bytes: bytes) -> None:
         if len(public_bytes) != 32:
             raise KeyFormatError("an X25519 recipient is 32 bytes")
         self._key = x25519.X25519PublicKey.from_public_bytes(public_bytes)
         self._bytes = public_bytes
-
-    @classmethod
-    def parse(cls, text: str) -> X25519Recipient:
-        hrp, data = _bech32.decode(text)
-        if hrp != RECIPIENT_HRP or text != text.lower():
-            raise KeyFormatError("not an age1… X25519 recipient")
-        return cls(data)
-
-    @property
-    def public_bytes(self) -> bytes:
-        return self._bytes
-
-    def __str__(self) -> str:
-        return _bech32.encode(RECIPIENT_HRP, self._bytes)
-
-    def __repr__(self) -> str:
-        return f"X25519Recipient({str(self)!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, X25519Recipient) and other._bytes == self._bytes
-
-    def __hash__(self) -> int:
-        return hash(self._bytes)
 
     def wrap(self, file_key: bytes) -> list[Stanza]:
         # A fresh ephemeral key per stanza and per file (spec MUST).

@@ -5,7 +5,7 @@ again with the handler's identities, a read block at a time, so a large
 file never sits whole in memory. Content is handed to ``out`` as it is
 decrypted but is unconfirmed until the last chunk, the digest and the
 signature are checked at the end: callers write it to a
-:class:`shoal.trusted.PendingFile` and commit only after :func:`open_item`
+:class:`shoal.store.PendingFile` and commit only after :func:`open_item`
 returned, and show nothing of an item it rejected.
 """
 

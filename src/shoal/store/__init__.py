@@ -5,15 +5,18 @@ store. Everything it is given is already ciphertext; it never decrypts.
 from . import _schema as schema
 from ._blobs import BlobRef, BlobStore
 from ._database import create_db_engine, migrate, session_factory
+from ._durable import PendingFile, fsync_dir
 from .errors import BlobNotFoundError, StorageFullError, StoreError
 
 __all__ = [
     "BlobNotFoundError",
     "BlobRef",
     "BlobStore",
+    "PendingFile",
     "StorageFullError",
     "StoreError",
     "create_db_engine",
+    "fsync_dir",
     "migrate",
     "schema",
     "session_factory",

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from ._durable import fsync_dir
 from .errors import BlobNotFoundError, StorageFullError
 
 _BLOB_ID = re.compile(r"\A[0-9a-f]{64}\Z")
@@ -36,14 +37,6 @@ class BlobRef:
 
     blob_id: str
     size: int
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class _Pending:
@@ -84,7 +77,7 @@ class _Pending:
         target = self._store.path_of(ref.blob_id)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self._path, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         return ref
 
     def _close(self) -> None:
@@ -150,7 +143,7 @@ class BlobStore:
         """Remove a blob; removing a missing one is not an error."""
         path = self.path_of(blob_id)
         path.unlink(missing_ok=True)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     def clean_partials(self) -> int:
         """Remove writes a crash interrupted; returns how many."""

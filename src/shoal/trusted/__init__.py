@@ -6,9 +6,10 @@ enrollment bundle a desk hands to command. The server never imports this
 package: it holds no keystore and writes through :mod:`shoal.store`.
 """
 
+from ..store import PendingFile
 from ._cli import ErrorReportingGroup, passphrase_file_option, read_passphrase, work_factor_option
 from ._enrollment import Enrollment
-from ._files import PendingFile, make_private_dir, read_json, write_atomic, write_json
+from ._files import make_private_dir, read_json, write_atomic, write_json
 from ._keystore_file import create_keystore, unlock_keystore
 from .errors import (
     EnrollmentError,
