@@ -1,8 +1,19 @@
-"""Shared test plumbing. The missing-tool rule lives in ``_tools.py``."""
+"""Shared test plumbing. The missing-tool rule lives in ``_tools.py``.
+
+``SHOAL_LONG=1`` (``make test-long``) loads Hypothesis's "long" profile:
+ten times the examples for every property that does not set its own count.
+"""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import settings
+
+settings.register_profile("long", max_examples=1000, deadline=None)
+if os.environ.get("SHOAL_LONG") == "1":
+    settings.load_profile("long")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
