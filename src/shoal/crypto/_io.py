@@ -23,6 +23,8 @@ from ._stream import CHUNK_SIZE
 #: Read size for file sources: big enough that almost every chunk is
 #: decrypted straight from the read buffer, without a copy.
 READ_SIZE = 16 * CHUNK_SIZE
+#: Ciphertext gathered before each write to the destination.
+WRITE_SIZE = 16 * CHUNK_SIZE
 #: Most work done between two awaits in the async shells (about 0.1 ms of
 #: ChaCha20-Poly1305), so the event loop is never held for long.
 ASYNC_SLICE = 4 * CHUNK_SIZE
@@ -105,28 +107,53 @@ class EncryptWriter(io.RawIOBase):
     """A writable file object; closing it writes the final chunk.
 
     Leaving a ``with`` block by an exception does *not* write the final
-    chunk: the truncated file then fails to decrypt, as it should.
+    chunk (nor the batch not yet written): the truncated file then fails to
+    decrypt, as it should.
     """
 
     def __init__(self, dst: BinaryIO, recipients: Sequence[Recipient], *, armor: bool) -> None:
         super().__init__()
         self._dst = dst
         self._enc: Encryption | None = Encryption(recipients, armor=armor)
+        # Ciphertext goes out in ~1 MiB gathered writes. Linux caches a file
+        # written in 64 KiB pieces in small folios, and reading it back is
+        # then half as fast (measured here: 7.9 against 17.3 GiB/s) — for
+        # every later reader of the file, not just for us. An unbuffered
+        # file gets one writev per batch (no copy); others get plain writes.
+        self._fd = dst.fileno() if isinstance(dst, io.FileIO) else None
+        self._batch: list[bytes] = []
+        self._batched = 0
 
     def writable(self) -> bool:
         return True
 
+    def _emit(self, outs: list[bytes], *, flush: bool = False) -> None:
+        self._batch += outs
+        self._batched += sum(len(out) for out in outs)
+        if self._batched < WRITE_SIZE and not flush:
+            return
+        batch, self._batch, self._batched = self._batch, [], 0
+        if self._fd is None:
+            for out in batch:
+                self._dst.write(out)
+            return
+        views = [memoryview(out) for out in batch]
+        while views:
+            written = os.writev(self._fd, views)
+            while views and written >= len(views[0]):
+                written -= len(views.pop(0))
+            if views:
+                views[0] = views[0][written:]
+
     def write(self, data: Buffer) -> int:  # type: ignore[override]
         if self._enc is None:
             raise ValueError("write to a closed EncryptWriter")
-        for out in self._enc.update(data):
-            self._dst.write(out)
+        self._emit(self._enc.update(data))
         return memoryview(data).nbytes
 
     def close(self) -> None:
         if self._enc is not None:
-            for out in self._enc.finalize():
-                self._dst.write(out)
+            self._emit(self._enc.finalize(), flush=True)
             self._enc = None
         super().close()
 
