@@ -56,12 +56,12 @@ def _build(tmp_path: Path, *, classic: bool) -> Iterator[Org]:
             stderr=subprocess.STDOUT,
             env=env,
         )  # fmt: skip
+    org = Org(root, url, shown, server_tmp, log, process)
     try:
         _wait_until_up(url, process, log)
-        yield Org(root, url, shown, server_tmp, log)
+        yield org
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        org.stop()
 
 
 @pytest.fixture

@@ -25,6 +25,13 @@ class Org:
     shown: dict[str, str]
     server_tmp: Path
     server_log: Path
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        """Stop the server, as a seizure would find it."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
 
     def desk(self, door: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``shoal desk <args…>`` as the handler of ``door``."""

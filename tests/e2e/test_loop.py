@@ -16,6 +16,7 @@ import httpx
 from e2e_kit import Org
 from sqlalchemy import select
 
+from _seizure import corpus_of, hits
 from _tools import require_tool
 from shoal import crypto
 from shoal import org as orgmod
@@ -24,7 +25,8 @@ from shoal.store import BlobStore, create_db_engine, schema, session_factory
 
 DOOR = "news"
 MESSAGE = "The convoy passed the bridge at dawn: canary-7f3a."
-FILE_BYTES = os.urandom(5 * 1024 * 1024 - 3)
+CONTENT_CANARY = b"canary-content-3be0"
+FILE_BYTES = CONTENT_CANARY + os.urandom(5 * 1024 * 1024 - 3)
 FILE_NAME = "canary-photo-91c2.jpg"
 REPLY = "Thank you. Stay safe; canary-reply-55d1."
 
@@ -98,6 +100,14 @@ def test_contact_writes_handler_reads_and_answers_contact_reads(org: Org, tmp_pa
     org.desk(DOOR, "sync")
     reply_lines = [line for line in org.desk(DOOR, "list").stdout.splitlines() if "reply" in line]
     assert len(reply_lines) == 1 and "signed by handler" in reply_lines[0]
+
+    # Seized now, after every flow: nothing the contact sent or was sent,
+    # and not the codename, is on the server's disk, in its temporary
+    # directory or in its output, in any encoding.
+    org.stop()
+    corpus = corpus_of(org.root / "server", org.server_tmp, org.server_log)
+    for secret in (MESSAGE, FILE_NAME, CONTENT_CANARY.decode(), REPLY, codename):
+        assert hits(corpus, secret.encode()) == [], secret
 
 
 def test_a_reply_forged_on_a_seized_server_is_not_believed(org: Org) -> None:
