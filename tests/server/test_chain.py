@@ -36,7 +36,7 @@ def test_an_epoch_signed_by_a_retired_command_key_is_refused(test_org: OrgKit) -
         [old_command, test_org.command_note()],
     )
     with pytest.raises(crypto.SignatureError):
-        NoteCache().epoch(chain, old_epoch, now=datetime.now(UTC), newest_seen=1)
+        NoteCache().signed_epoch(chain, old_epoch)
 
 
 def test_a_chain_without_a_command_key_is_refused(test_org: OrgKit) -> None:
@@ -44,37 +44,25 @@ def test_a_chain_without_a_command_key_is_refused(test_org: OrgKit) -> None:
         verify_chain(test_org.root.verifier, test_org.organization_note(), [])
 
 
-def test_a_cached_epoch_is_reverified_once_it_expires(test_org: OrgKit) -> None:
+def test_the_cache_remembers_signatures_never_time(test_org: OrgKit) -> None:
     now = datetime.now(UTC)
     note = test_org.epoch_note("north", expires=now + timedelta(hours=1))
     cache = NoteCache()
     chain = cache.chain(
         test_org.root.verifier, test_org.organization_note(), [test_org.command_note()]
     )
-    first = cache.epoch(chain, note, now=now, newest_seen=1)
-    assert cache.epoch(chain, note, now=now + timedelta(minutes=59), newest_seen=1) is first
+    first = cache.signed_epoch(chain, note)
+    assert cache.signed_epoch(chain, note) is first
+    org.check_epoch(first, now=now + timedelta(minutes=59))
     with pytest.raises(org.EpochError):
-        cache.epoch(chain, note, now=now + timedelta(hours=1), newest_seen=1)
-
-
-def test_the_cache_keys_on_what_was_seen(test_org: OrgKit) -> None:
-    now = datetime.now(UTC)
-    cache = NoteCache()
-    chain = cache.chain(
-        test_org.root.verifier, test_org.organization_note(), [test_org.command_note()]
-    )
-    note = test_org.epoch_note("north", 1)
-    cache.epoch(chain, note, now=now, newest_seen=1)
-    with pytest.raises(org.EpochError):
-        cache.epoch(chain, note, now=now, newest_seen=2)
+        org.check_epoch(first, now=now + timedelta(hours=1))
 
 
 def test_the_cache_is_bounded(test_org: OrgKit) -> None:
-    now = datetime.now(UTC)
     cache = NoteCache(size=2)
     chain = cache.chain(
         test_org.root.verifier, test_org.organization_note(), [test_org.command_note()]
     )
     for number in range(1, 6):
-        cache.epoch(chain, test_org.epoch_note("north", number), now=now, newest_seen=number)
+        cache.signed_epoch(chain, test_org.epoch_note("north", number))
     assert len(cache._entries) == 2

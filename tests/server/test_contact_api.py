@@ -211,6 +211,18 @@ def test_too_many_files_is_413_and_stores_nothing(
     assert submit(client, session, files=files[:3]).status_code == 201
 
 
+def test_many_message_parts_are_refused_and_store_nothing(
+    client: TestClient, stored: Stored
+) -> None:
+    # Each part would be sealed, fsynced and given a row: a body of
+    # hundreds of tiny message parts must not turn into hundreds of items.
+    session = first_contact(client)["session"]
+    parts = [("message", (None, f"m{i}")) for i in range(300)]
+    assert submit(client, session, files=parts).status_code == 400
+    assert_nothing_stored(stored)
+    assert submit(client, session, files=parts[:1]).status_code == 201
+
+
 def test_an_unknown_door_is_404(client: TestClient) -> None:
     for door in ("west", "NOT-A-DOOR", "a" * 64):
         answer = client.post(f"/api/v1/doors/{door}/contacts")

@@ -114,3 +114,41 @@ def test_a_full_disk_refuses_the_new_blob_and_keeps_the_old(tiny_disk: Path) -> 
     # And once space is free again, writing works.
     store.delete(kept.blob_id)
     assert store.put([b"after"]).size == 5
+
+
+def test_clean_partials_spares_recent_writes_of_other_processes(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    old, recent = tmp_path / "tmp" / "old.partial", tmp_path / "tmp" / "recent.partial"
+    old.write_bytes(b"c")
+    recent.write_bytes(b"c")
+    os.utime(old, (0, 0))
+    assert store.clean_partials(older_than=3600) == 1
+    assert not old.exists() and recent.exists()
+
+
+def test_discarding_a_put_that_found_its_bytes_stored_keeps_them(tmp_path: Path) -> None:
+    # A retried upload of identical bytes must not, when its own record
+    # fails, delete the blob an earlier acknowledged item points to.
+    store = BlobStore(tmp_path)
+    first = store.put([b"identical ciphertext"])
+    retry = store.put([b"identical ciphertext"])
+    assert first.created and not retry.created
+    store.discard(retry)
+    assert store.exists(first.blob_id)
+    store.discard(first)
+    assert not store.exists(first.blob_id)
+    assert visible_files(tmp_path) == []
+
+
+def test_a_full_disk_while_creating_a_blob_directory_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = BlobStore(tmp_path)
+
+    def no_space(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "mkdir", no_space)
+    with pytest.raises(StorageFullError):
+        store.put([b"x"])
+    assert visible_files(tmp_path) == []

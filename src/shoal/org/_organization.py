@@ -243,6 +243,30 @@ def verify_command(note: str, root: crypto.NoteVerifier, org: Organization) -> C
     return cert
 
 
+def open_epoch(note: str, command: CommandCertificate, org: Organization) -> Epoch:
+    """Verify an epoch note's signature and content, but not its time.
+
+    Pure in the note's bytes and the keys above it, so callers may memoize
+    it; :func:`check_epoch` then decides whether it may be used now.
+    """
+    epoch = Epoch.from_record(crypto.open_note(note, [command.command_key]).text)
+    if epoch.org_id != org.org_id:
+        raise NoteContentError("epoch is for another organization")
+    if {crypto.key_type_of(r) for r in epoch.recipients()} != {org.key_type}:
+        raise NoteContentError("epoch recipients are not of the organization's key type")
+    return epoch
+
+
+def check_epoch(epoch: Epoch, *, now: datetime, newest_seen: int = 0) -> Epoch:
+    """Refuse an expired epoch, or one older than ``newest_seen`` (the
+    highest number the caller accepted for this compartment: a rollback)."""
+    if epoch.expires <= now:
+        raise EpochError(f"epoch {epoch.number} of compartment {epoch.door} has expired")
+    if epoch.number < newest_seen:
+        raise EpochError(f"epoch {epoch.number} is older than epoch {newest_seen} already seen")
+    return epoch
+
+
 def verify_epoch(
     note: str,
     command: CommandCertificate,
@@ -251,18 +275,5 @@ def verify_epoch(
     now: datetime,
     newest_seen: int = 0,
 ) -> Epoch:
-    """Verify an epoch note and check it may be used at ``now``.
-
-    ``newest_seen`` is the highest epoch number the caller has accepted for
-    this compartment: an older one is a rollback.
-    """
-    epoch = Epoch.from_record(crypto.open_note(note, [command.command_key]).text)
-    if epoch.org_id != org.org_id:
-        raise NoteContentError("epoch is for another organization")
-    if {crypto.key_type_of(r) for r in epoch.recipients()} != {org.key_type}:
-        raise NoteContentError("epoch recipients are not of the organization's key type")
-    if epoch.expires <= now:
-        raise EpochError(f"epoch {epoch.number} of compartment {epoch.door} has expired")
-    if epoch.number < newest_seen:
-        raise EpochError(f"epoch {epoch.number} is older than epoch {newest_seen} already seen")
-    return epoch
+    """Verify an epoch note and check it may be used at ``now``."""
+    return check_epoch(open_epoch(note, command, org), now=now, newest_seen=newest_seen)

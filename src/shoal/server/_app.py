@@ -31,6 +31,8 @@ from ._intake import Intake
 from ._pages import Pages
 from ._sessions import ContactSessions
 
+PARTIALS_KEPT_SECONDS = 24 * 3600
+
 
 def create_app(data_dir: Path | str, *, clock: Clock = utc_now) -> FastAPI:
     """The server for the data directory ``data_dir`` (see ``shoal admin init``).
@@ -41,6 +43,9 @@ def create_app(data_dir: Path | str, *, clock: Clock = utc_now) -> FastAPI:
     engine = create_db_engine(config.database)
     db = session_factory(engine)
     blobs = BlobStore(config.blobs_dir)
+    # Leftovers of writes a crash cut short (ciphertext only). A day's
+    # margin: another server process may be writing the recent ones.
+    blobs.clean_partials(older_than=PARTIALS_KEPT_SECONDS)
     doors = Doors(config.root_key, NoteCache(), clock)
     limits = config.limits
     contacts = ContactService(

@@ -12,9 +12,8 @@ so epochs signed by an older command key are refused until re-signed.
 
 :class:`NoteCache` memoizes verifications. Notes are immutable and the
 verification of one is a pure function of its bytes and the keys above it,
-so the cache holds nothing another server process would need; an epoch's
-verification is reused only while ``now`` is before its expiry, after which
-it is verified again (and refused).
+so the cache holds nothing another server process would need. Time is never
+cached: whether an epoch has expired is decided on every request.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TypeVar
 
 from .. import crypto, org
@@ -91,18 +89,12 @@ class NoteCache:
             self._put(key, found)
         return found
 
-    def epoch(self, chain: Chain, note: str, *, now: datetime, newest_seen: int) -> org.Epoch:
-        key = (
-            "epoch",
-            chain.organization.record(),
-            str(chain.command.command_key),
-            note,
-            newest_seen,
-        )
+    def signed_epoch(self, chain: Chain, note: str) -> org.Epoch:
+        """The epoch a note signs, its signature and content verified (not
+        its time: :func:`org.check_epoch` does that on every request)."""
+        key = ("epoch", chain.organization.record(), str(chain.command.command_key), note)
         found = self._get(key, org.Epoch)
-        if found is None or now >= found.expires:
-            found = org.verify_epoch(
-                note, chain.command, chain.organization, now=now, newest_seen=newest_seen
-            )
+        if found is None:
+            found = org.open_epoch(note, chain.command, chain.organization)
             self._put(key, found)
         return found

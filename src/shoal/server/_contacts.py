@@ -143,7 +143,7 @@ class ContactService:
             return await run_in_threadpool(self._record, opened, session, refs)
         except BaseException:
             for ref in refs:
-                self._blobs.delete(ref.blob_id)
+                self._blobs.discard(ref)
             raise
 
     def replies(self, door: str, token: str | None) -> list[ShownReply]:

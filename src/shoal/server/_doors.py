@@ -61,24 +61,34 @@ class Doors:
         notes = db.scalars(
             select(schema.Note).where(
                 (schema.Note.kind.in_((ORGANIZATION, COMMAND)))
-                | (
-                    (schema.Note.kind == EPOCH)
-                    & (schema.Note.compartment_id == compartment.id)
-                    & (schema.Note.number == compartment.epoch)
-                )
+                | ((schema.Note.kind == EPOCH) & (schema.Note.compartment_id == compartment.id))
             )
         ).all()
         organization = [n.body for n in notes if n.kind == ORGANIZATION]
-        commands = [n.body for n in notes if n.kind == COMMAND]
-        epochs = [n.body for n in notes if n.kind == EPOCH]
-        if len(organization) != 1 or len(epochs) != 1:
+        if len(organization) != 1:
             raise UnavailableError(msg.DOOR_CLOSED)
         try:
-            chain = self._cache.chain(self._root, organization[0], commands)
-            epoch = self._cache.epoch(
-                chain, epochs[0], now=self._clock(), newest_seen=compartment.epoch
+            chain = self._cache.chain(
+                self._root, organization[0], [n.body for n in notes if n.kind == COMMAND]
             )
         except (crypto.CryptoError, org.OrgError):
+            raise UnavailableError(msg.DOOR_CLOSED) from None
+        # The newest epoch is the highest-numbered note that verifies: never
+        # the row's ``epoch`` counter alone, which a seized-and-returned
+        # server's database could set back to an epoch whose recipients
+        # include a handler command has since removed.
+        signed = []
+        for note in (n for n in notes if n.kind == EPOCH):
+            try:
+                signed.append(self._cache.signed_epoch(chain, note.body))
+            except (crypto.CryptoError, org.OrgError):
+                continue  # a tampered note is no note
+        if not signed:
+            raise UnavailableError(msg.DOOR_CLOSED)
+        epoch = max(signed, key=lambda e: e.number)
+        try:
+            org.check_epoch(epoch, now=self._clock(), newest_seen=compartment.epoch)
+        except org.OrgError:
             raise UnavailableError(msg.DOOR_CLOSED) from None
         # The row's door and id must be what command signed, or a database
         # edit could point one compartment's door at another's recipients.

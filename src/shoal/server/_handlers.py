@@ -243,7 +243,7 @@ class HandlerService:
         try:
             await run_in_threadpool(self._insert, item)
         except BaseException:
-            self._blobs.delete(ref.blob_id)
+            self._blobs.discard(ref)
             raise
         return item.id
 

@@ -79,15 +79,22 @@ class Intake:
         stored: list[BlobRef] = []
         try:
             async with contextlib.aclosing(self._events(request, parser)) as events:
-                files = 0
+                files = messages = 0
                 async for event in events:
                     if not isinstance(event, PartStart):
                         raise BadRequestError(msg.MALFORMED_UPLOAD)
                     header = self._header(event)
+                    # Every part costs a sealing, two fsyncs and a row: all
+                    # of them are bounded, not just the files (a body of
+                    # thousands of tiny message parts would be a flood).
                     if header["kind"] == "file":
                         files += 1
                         if files > self._limits.max_files:
                             raise TooLargeError(msg.TOO_MANY_FILES)
+                    else:
+                        messages += 1
+                        if messages > 1:
+                            raise BadRequestError(msg.MALFORMED_UPLOAD)
                     first = await anext(events, PART_END)
                     if first is PART_END:
                         continue
@@ -97,7 +104,7 @@ class Intake:
                 raise BadRequestError(msg.NOTHING_TO_SEND)
         except BaseException:
             for ref in stored:
-                self._blobs.delete(ref.blob_id)
+                self._blobs.discard(ref)
             raise
         return stored
 

@@ -14,13 +14,15 @@ removed and :class:`StorageFullError` raised; stored blobs are untouched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import os
 import re
 import secrets
+import time
 from collections.abc import AsyncIterable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,10 +35,26 @@ _TMP = "tmp"
 
 @dataclass(frozen=True)
 class BlobRef:
-    """A stored blob: its id (SHA-256 hex of its bytes) and size."""
+    """A stored blob: its id (SHA-256 hex of its bytes) and size.
+
+    ``created`` says whether this put wrote it, or found the same bytes
+    already stored (then they may belong to another item: see
+    :meth:`BlobStore.discard`).
+    """
 
     blob_id: str
     size: int
+    created: bool = field(default=True, compare=False)
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _full(exc: OSError) -> Exception:
+    """A full disk (or inode table) as the normal condition it is."""
+    if exc.errno in _FULL:
+        return StorageFullError("the disk is full: the object was not stored")
+    return exc
 
 
 class _Pending:
@@ -45,7 +63,10 @@ class _Pending:
     def __init__(self, store: BlobStore) -> None:
         self._store = store
         self._path = store.root / _TMP / f"{secrets.token_hex(16)}.partial"
-        self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise _full(exc) from None
         self._hash = hashlib.sha256()
         self._size = 0
         self._open = True
@@ -60,25 +81,28 @@ class _Pending:
                 view = view[n:]
         except OSError as exc:
             self.abort()
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StorageFullError("the disk is full: the object was not stored") from None
-            raise
+            raise _full(exc) from None
 
     def commit(self) -> BlobRef:
+        blob_id = self._hash.hexdigest()
+        target = self._store.path_of(blob_id)
         try:
             os.fsync(self._fd)
+            self._close()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # A hard link creates the name only if it is absent, atomically:
+            # two puts of the same bytes cannot both believe they created it.
+            try:
+                os.link(self._path, target)
+                created = True
+            except FileExistsError:
+                created = False
+            self._path.unlink()
+            fsync_dir(target.parent)
         except OSError as exc:
             self.abort()
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StorageFullError("the disk is full: the object was not stored") from None
-            raise
-        self._close()
-        ref = BlobRef(self._hash.hexdigest(), self._size)
-        target = self._store.path_of(ref.blob_id)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._path, target)
-        fsync_dir(target.parent)
-        return ref
+            raise _full(exc) from None
+        return BlobRef(blob_id, self._size, created)
 
     def _close(self) -> None:
         # Closing twice could close a descriptor another thread just got.
@@ -139,16 +163,33 @@ class BlobStore:
     def exists(self, blob_id: str) -> bool:
         return self.path_of(blob_id).is_file()
 
+    def discard(self, ref: BlobRef) -> None:
+        """Undo a put whose item was never recorded.
+
+        Only a blob this put created is removed: the same bytes stored
+        earlier belong to an item already acknowledged (a retried upload),
+        and deleting them would lose it.
+        """
+        if ref.created:
+            self.delete(ref.blob_id)
+
     def delete(self, blob_id: str) -> None:
         """Remove a blob; removing a missing one is not an error."""
         path = self.path_of(blob_id)
         path.unlink(missing_ok=True)
         fsync_dir(path.parent)
 
-    def clean_partials(self) -> int:
-        """Remove writes a crash interrupted; returns how many."""
+    def clean_partials(self, older_than: float = 0.0) -> int:
+        """Remove writes a crash interrupted; returns how many.
+
+        ``older_than`` (seconds) spares recent ones: with several server
+        processes over one store, another process may be writing them now.
+        """
         removed = 0
+        limit = time.time() - older_than
         for leftover in (self.root / _TMP).glob("*.partial"):
-            leftover.unlink(missing_ok=True)
-            removed += 1
+            with contextlib.suppress(FileNotFoundError):
+                if leftover.stat().st_mtime <= limit:
+                    leftover.unlink()
+                    removed += 1
         return removed
