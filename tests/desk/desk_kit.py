@@ -45,6 +45,9 @@ class OrgKit:
         )
         self.state = founding.state
         self.notes = dict(founding.notes)
+        #: Every command key by serial, the retired ones too (a thief may hold them).
+        self.command_keys = {self.state.command.serial: self.command_key}
+        self.certificates = [self.state.command]
 
     @property
     def root_vkey(self) -> str:
@@ -67,6 +70,38 @@ class OrgKit:
         self.notes[_notes.epoch_note_name(epoch)] = note
         return note
 
+    def rotate_command(self) -> int:
+        """Certify a new command key with the root key, as a rotation does; its serial."""
+        serial = self.state.command.serial + 1
+        self.command_key = crypto.SigningKey.generate()
+        org_id = self.organization.org_id
+        certificate = dataclasses.replace(
+            self.state.command,
+            serial=serial,
+            command_key=crypto.NoteVerifier(
+                org.command_key_name(org_id, serial), self.command_key.verify_key
+            ),
+        )
+        root_signer = crypto.NoteSigner(org.root_key_name(org_id), self.root_key)
+        self.notes[f"command-{serial}.note"] = crypto.sign_note(certificate.record(), [root_signer])
+        self.state = dataclasses.replace(self.state, command=certificate)
+        self.command_keys[serial] = self.command_key
+        self.certificates.append(certificate)
+        return serial
+
+    def sign_with_retired(self, door: str, serial: int, *extra: trusted.Enrollment) -> str:
+        """The next epoch of ``door`` with ``extra`` handlers, signed by the command
+        key of ``serial``: what a hostile server holding a retired key would make."""
+        epoch = _notes.next_epoch(self.state, door, now=NOW, days=90)
+        handlers = (
+            *epoch.handlers,
+            *(org.HandlerEntry(e.handler_id, e.recipient, e.verify_key) for e in extra),
+        )
+        signer = crypto.NoteSigner(
+            org.command_key_name(self.organization.org_id, serial), self.command_keys[serial]
+        )
+        return crypto.sign_note(dataclasses.replace(epoch, handlers=handlers).record(), [signer])
+
     def sign_variant(self, door: str, **changes: object) -> str:
         """An epoch note command's tool would not make: the next epoch with
         ``changes`` (number, compartment_id, expires…), for hostile-server tests."""
@@ -77,15 +112,21 @@ class OrgKit:
 
     def epoch(self, door: str, number: int) -> org.Epoch:
         note = self.notes[f"epoch-{door}-{number}.note"]
-        return org.Epoch.from_record(crypto.open_note(note, [self.state.command.command_key]).text)
+        verifiers = [c.command_key for c in self.certificates]
+        return org.Epoch.from_record(crypto.open_note(note, verifiers).text)
 
-    def document(self, *, epochs: list[str] | None = None) -> dict[str, Any]:
-        """What ``GET /api/v1/org`` serves: every note, or the epochs given."""
+    def document(
+        self, *, epochs: list[str] | None = None, commands: list[int] | None = None
+    ) -> dict[str, Any]:
+        """What ``GET /api/v1/org`` serves: every note, or the epochs and the
+        command certificates (by serial) given."""
         if epochs is None:
             epochs = [n for name, n in sorted(self.notes.items()) if name.startswith("epoch-")]
+        if commands is None:
+            commands = sorted(self.command_keys)
         return {
             "organization": self.notes["organization.note"],
-            "commands": [self.notes["command-1.note"]],
+            "commands": [self.notes[f"command-{serial}.note"] for serial in commands],
             "epochs": epochs,
         }
 

@@ -96,10 +96,11 @@ class FakeServer:
         commands = [
             org.verify_command(n, self.root, organization) for n in self.document["commands"]
         ]
+        newest = max(commands, key=lambda c: c.serial)  # the command key in force
         found = []
         for note in self.document["epochs"]:
             try:
-                epoch = org.verify_epoch(note, commands[-1], organization, now=datetime.now(UTC))
+                epoch = org.verify_epoch(note, newest, organization, now=datetime.now(UTC))
             except (crypto.CryptoError, org.OrgError):
                 continue
             found.append((epoch, note))

@@ -150,6 +150,23 @@ def test_read_prints_a_message_and_describes_a_file(setup: Setup) -> None:
     assert "file 'report.pdf', 1000 bytes" in described
 
 
+def test_read_replaces_format_characters_that_reorder_a_line(setup: Setup) -> None:
+    # A right-to-left override, the bidi isolates, zero-width characters and
+    # a byte-order mark: all Unicode category Cf.
+    tricks = "\u202e\u2066\u2067\u2068\u2069\u200b\u200d\ufeff"
+    text = f"pay to {tricks[0]}0001 account{tricks[1:]} end"
+    msg = setup.server.add_item(
+        setup.compartment_id, message(setup.recipients(), text.encode()), contact=None
+    )
+    setup.desk.ok("sync")
+
+    shown = setup.desk.ok("read", msg)
+
+    assert not any(c in shown for c in tricks)
+    assert "pay to \ufffd0001 account" + "\ufffd" * 7 + " end" in shown
+    assert not any(c in setup.desk.ok("list") for c in tricks)
+
+
 def test_read_of_an_unknown_item_says_to_sync(setup: Setup) -> None:
     setup.desk.ok("sync")
     result = setup.desk.run("read", "0" * 32)

@@ -195,3 +195,64 @@ def test_a_server_showing_notes_only_after_login(setup: Setup) -> None:
         "GET /api/v1/org?",
     ]
     assert setup.server.logins == 1
+
+
+def test_a_retired_command_key_cannot_sign_a_new_epoch(setup: Setup) -> None:
+    """The attack: a server that holds command key 1, retired by a rotation,
+    hides certificate 2 and signs an epoch 3 adding its own recipient."""
+    setup.kit.rotate_command()
+    setup.kit.sign_epoch(DOOR)
+    setup.server.document = setup.kit.document()
+    assert "Epoch 2:" in setup.desk.ok("sync")
+    config_before = (setup.desk.folder / "desk.json").read_bytes()
+    assert json.loads(config_before)["command_serial"] == 2
+
+    spy = trusted.Enrollment(
+        crypto.generate_identity().recipient(), crypto.SigningKey.generate().verify_key
+    )
+    forged = setup.kit.sign_with_retired(DOOR, 1, spy)
+    setup.server.document = setup.kit.document(epochs=[forged], commands=[1])
+    setup.server.log.clear()
+    result = setup.desk.run("sync")
+
+    assert result.exit_code == 1
+    assert "older command key (serial 1) than this desk has seen (serial 2)" in result.output
+    assert "possible rollback attack" in result.output
+    assert (setup.desk.folder / "desk.json").read_bytes() == config_before
+    assert setup.server.log == ["GET /api/v1/org?"]  # refused before logging in
+
+
+def test_a_command_key_rotation_is_followed(setup: Setup) -> None:
+    assert "Epoch 1:" in setup.desk.ok("sync")
+    assert json.loads((setup.desk.folder / "desk.json").read_text())["command_serial"] == 1
+    setup.kit.rotate_command()
+    setup.kit.sign_epoch(DOOR)
+    setup.server.document = setup.kit.document()
+
+    assert "Epoch 2:" in setup.desk.ok("sync")
+
+    config = json.loads((setup.desk.folder / "desk.json").read_text())
+    assert config["command_serial"] == 2
+    assert [e["command"] for e in config["epochs"]] == [
+        setup.kit.notes["command-1.note"],
+        setup.kit.notes["command-2.note"],
+    ]
+    setup.kit.sign_epoch(DOOR)
+    setup.server.document = setup.kit.document()
+    assert "Epoch 3:" in setup.desk.ok("sync")
+
+
+def test_a_first_epoch_of_another_compartment_is_refused_and_not_kept(setup: Setup) -> None:
+    other = setup.kit.add_compartment("other")
+    enroll = ["--server", "http://shoal.test", "--root-key", setup.kit.root_vkey, "--door", DOOR]
+    setup.desk.ok("enroll", *enroll, "--compartment", other)
+    config_before = (setup.desk.folder / "desk.json").read_bytes()
+
+    result = setup.desk.run("sync")
+
+    assert result.exit_code == 1
+    assert f"belongs to compartment {setup.compartment_id}, not to {other}" in result.output
+    assert (setup.desk.folder / "desk.json").read_bytes() == config_before
+    # Nothing was kept, so the desk is not stuck: enrolled right, it syncs.
+    setup.desk.ok("enroll", *enroll, "--compartment", setup.compartment_id)
+    assert "Epoch 1:" in setup.desk.ok("sync")

@@ -2,7 +2,8 @@
 
     DIR/keystore.age     the handler's identity and signing key (passphrase)
     DIR/enrollment.txt   the public bundle handed to command
-    DIR/desk.json        server, enrolled root key and door, accepted notes
+    DIR/desk.json        server, enrolled root key and door, accepted notes,
+                         the newest command-key serial seen
     DIR/index.json       synced items' metadata, the cursor, contacts
     DIR/items/<id>.age   synced items: ciphertext, exactly as the server sent
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import crypto, trusted
-from ._trust import AcceptedEpoch, Trust, rebuild
+from ._trust import Acceptance, AcceptedEpoch, Trust, rebuild
 from .errors import NotReadyError
 
 FORMAT_VERSION = 1
@@ -76,6 +77,9 @@ class Config:
     compartment_id: str | None = None  # as command gave it, if it did
     organization_note: str | None = None
     epochs: tuple[AcceptedEpoch, ...] = ()
+    #: The highest command-key serial ever accepted: a server showing only
+    #: an older (retired) command key is refused from then on.
+    command_serial: int = 0
 
     def trust(self) -> Trust:
         """What the accepted notes establish, verified again."""
@@ -83,9 +87,16 @@ class Config:
             raise NotReadyError("no epoch accepted yet: run `shoal desk sync` first")
         return rebuild(self.root_key, self.organization_note, self.epochs)
 
-    def with_epoch(self, organization_note: str, accepted: AcceptedEpoch) -> Config:
+    def with_acceptance(self, organization_note: str, acceptance: Acceptance) -> Config:
+        """This config once ``acceptance`` is kept; itself if there is nothing new."""
+        serial = max(self.command_serial, acceptance.command_serial)
+        if acceptance.epoch is None:
+            return dataclasses.replace(self, command_serial=serial)
         return dataclasses.replace(
-            self, organization_note=organization_note, epochs=(*self.epochs, accepted)
+            self,
+            organization_note=organization_note,
+            epochs=(*self.epochs, acceptance.epoch),
+            command_serial=serial,
         )
 
 
@@ -190,6 +201,9 @@ def load_config(layout: Layout) -> Config:
             for e in value["epochs"]
         )
         compartment = value["compartment"]
+        # Absent from a desk.json written before the serial was kept: the
+        # certificates of its accepted epochs then set the floor (Trust).
+        command_serial = _int(value.get("command_serial", 0), "command serial")
         return Config(
             server=value["server"],
             root_key=crypto.NoteVerifier.parse(value["root_key"]),
@@ -197,6 +211,7 @@ def load_config(layout: Layout) -> Config:
             compartment_id=None if compartment is None else check_id(compartment, "compartment"),
             organization_note=value["organization"],
             epochs=epochs,
+            command_serial=command_serial,
         )
     except (KeyError, TypeError, ValueError, crypto.CryptoError):
         raise NotReadyError(f"{layout.config} is malformed") from None
@@ -214,6 +229,7 @@ def save_config(layout: Layout, config: Config) -> None:
             {"epoch": e.epoch_note, "command": e.command_note, "accepted": e.accepted.isoformat()}
             for e in config.epochs
         ],
+        "command_serial": config.command_serial,
     }
     trusted.write_json(layout.config, value)
 

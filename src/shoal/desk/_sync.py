@@ -2,11 +2,15 @@
 
 The steps, each safe to interrupt:
 
-1. fetch the signed notes and accept the newest epoch of our door
-   (:mod:`._trust`); the accepted epoch is saved before anything else, so a
-   rollback is refused from then on even if the rest fails;
+1. fetch the signed notes and accept the newest epoch of our door and the
+   newest command key (:mod:`._trust`), checking them whole first (root,
+   command key, epoch, compartment); what was accepted is saved before
+   anything else, so a rollback is refused from then on even if the rest
+   fails;
 2. check that this desk is a handler of that epoch, with this recipient,
-   and log in with a signed challenge (:func:`connect`);
+   and log in with a signed challenge (:func:`connect`): a desk removed
+   from the compartment still keeps the newer epoch, so it cannot be
+   rolled back to one that lists it;
 3. page through new items after the cursor: each blob is streamed to a
    temporary file, fsynced and renamed to ``items/<id>.age`` (ciphertext,
    never decrypted here), and the index and cursor are saved after every
@@ -67,16 +71,22 @@ def connect(api: HandlerAPI, layout: Layout, keystore: crypto.Keystore, *, now: 
     known = config.trust() if config.epochs else None
     compartment = known.compartment_id if known is not None else config.compartment_id
     document = _notes(api, keystore, compartment)
-    accepted = accept(document, config.root_key, config.door, now=now, known=known)
-    if accepted is not None:
-        config = config.with_epoch(document.organization, accepted)
+    # Every check on the notes (compartment included) is in accept(): what
+    # it returns is saved whole, and nothing of what it refuses.
+    acceptance = accept(
+        document,
+        config.root_key,
+        config.door,
+        now=now,
+        known=known,
+        command_serial=config.command_serial,
+        compartment_id=compartment,
+    )
+    updated = config.with_acceptance(document.organization, acceptance)
+    if updated != config:
+        config = updated
         save_config(layout, config)
     trust = config.trust()
-    if compartment is not None and trust.compartment_id != compartment:
-        raise TrustError(
-            f"door {config.door!r} belongs to compartment {trust.compartment_id}, "
-            f"not to {compartment} as enrolled"
-        )
     me = trust.current.handler(keystore.signing_key.verify_key)
     if me is None:
         raise TrustError(

@@ -10,10 +10,14 @@ What the desk refuses, beyond a bad signature:
 
 - an epoch older than the newest it has accepted (a rollback, which would
   put removed handlers back among the recipients);
+- a command key older than the newest it has seen: a rotation retires the
+  old key, and a server that hides the new certificate could otherwise
+  sign epochs of its own with a retired (perhaps stolen) key;
 - an expired epoch;
 - two different epochs under one number (a split view: the server shows
   different desks different memberships);
-- a door that now belongs to another compartment.
+- a door that now belongs to another compartment, or, on the first look,
+  to another compartment than the one command gave at enrollment.
 
 Every epoch accepted is kept (:class:`AcceptedEpoch`, with the time it was
 accepted) so that, offline, the desk can re-verify the whole history and
@@ -52,11 +56,26 @@ class AcceptedEpoch:
 
 
 @dataclass(frozen=True)
+class Acceptance:
+    """What one look at the server's notes decided, for the shell to save.
+
+    ``command_serial`` is the serial of the command key now in force: the
+    floor for every later look. ``epoch`` is the new epoch to keep, ``None``
+    when the one shown is the epoch already current.
+    """
+
+    command_serial: int
+    epoch: AcceptedEpoch | None
+
+
+@dataclass(frozen=True)
 class Trust:
     """The organization and every accepted epoch of our compartment, oldest first."""
 
     organization: org.Organization
     epochs: tuple[org.Epoch, ...]
+    #: The highest serial among the certificates of the accepted epochs.
+    command_serial: int
 
     @property
     def current(self) -> org.Epoch:
@@ -93,8 +112,10 @@ def rebuild(
     try:
         organization = org.verify_organization(organization_note, root)
         epochs = []
+        serials = []
         for entry in history:
             certificate = org.verify_command(entry.command_note, root, organization)
+            serials.append(certificate.serial)
             epochs.append(
                 org.verify_epoch(entry.epoch_note, certificate, organization, now=entry.accepted)
             )
@@ -104,7 +125,7 @@ def rebuild(
         ) from None
     if len({e.compartment_id for e in epochs}) != 1:
         raise NotReadyError("desk.json holds epochs of more than one compartment")
-    return Trust(organization, tuple(epochs))
+    return Trust(organization, tuple(epochs), max(serials, default=0))
 
 
 def accept(
@@ -114,11 +135,15 @@ def accept(
     *,
     now: datetime,
     known: Trust | None,
-) -> AcceptedEpoch | None:
-    """The newest epoch of ``door`` that ``document`` shows, if it is new.
+    command_serial: int,
+    compartment_id: str | None,
+) -> Acceptance:
+    """The command key in force and the newest epoch of ``door``, if it is new.
 
-    Returns ``None`` when it is the epoch already current, raises
-    :class:`TrustError` when it must not be used.
+    ``command_serial`` is the highest command-key serial this desk has seen;
+    ``compartment_id`` the compartment command gave at enrollment, if any.
+    Raises :class:`TrustError` when what ``document`` shows must not be used;
+    then nothing of it may be saved.
     """
     organization = _checked(
         "the organization note is not signed by the enrolled root key",
@@ -126,6 +151,40 @@ def accept(
     )
     if known is not None and organization != known.organization:
         raise TrustError("the server shows another organization record than before")
+    # The desk's own memory sets the floor, and the certificates of the
+    # epochs it accepted too (for a desk.json written before that memory).
+    floor = max(command_serial, known.command_serial if known is not None else 0)
+    certificate, command_note = _command_key(document, root, organization, floor)
+    note = _newest_epoch_note(document, certificate, door)
+    newest_seen = known.current.number if known is not None else 0
+    epoch = _checked(
+        f"the epoch of door {door!r} is refused",
+        lambda: org.verify_epoch(note, certificate, organization, now=now, newest_seen=newest_seen),
+    )
+    if known is None:
+        # Checked before anything is saved: a first epoch of the wrong
+        # compartment, once saved, would become the one the desk trusts.
+        if compartment_id is not None and epoch.compartment_id != compartment_id:
+            raise TrustError(
+                f"door {door!r} belongs to compartment {epoch.compartment_id}, "
+                f"not to {compartment_id} as enrolled"
+            )
+        return Acceptance(certificate.serial, AcceptedEpoch(note, command_note, now))
+    if epoch.compartment_id != known.compartment_id:
+        raise TrustError(f"door {door!r} now belongs to another compartment")
+    if epoch.number == known.current.number:
+        if epoch != known.current:
+            raise TrustError(
+                f"the server shows two different epochs numbered {epoch.number} (a split view)"
+            )
+        return Acceptance(certificate.serial, None)
+    return Acceptance(certificate.serial, AcceptedEpoch(note, command_note, now))
+
+
+def _command_key(
+    document: OrgDocument, root: crypto.NoteVerifier, organization: org.Organization, floor: int
+) -> tuple[org.CommandCertificate, str]:
+    """The certificate in force, and its note: the newest shown, if not older than ``floor``."""
     certificates = []
     for note in document.commands:
         try:
@@ -135,34 +194,31 @@ def accept(
     if not certificates:
         raise TrustError("the server shows no command key certified by the root key")
     # The root key certifies a new serial to rotate the command key: the
-    # newest certificate is the one in force.
-    certificate, command_note = max(certificates, key=lambda pair: pair[0].serial)
+    # newest certificate is the one in force, and the older keys are retired.
+    certificate, note = max(certificates, key=lambda pair: pair[0].serial)
+    # The server chooses which certificates to show: one that hides the
+    # newest would have us trust a retired key, which may be in hostile hands.
+    if certificate.serial < floor:
+        raise TrustError(
+            f"the server shows an older command key (serial {certificate.serial}) than this "
+            f"desk has seen (serial {floor}): possible rollback attack"
+        )
+    return certificate, note
 
+
+def _newest_epoch_note(
+    document: OrgDocument, certificate: org.CommandCertificate, door: str
+) -> str:
+    """The highest-numbered epoch note of ``door`` signed by the key in force."""
     candidates = []
     for note in document.epochs:
         try:
             text = crypto.open_note(note, [certificate.command_key]).text
             epoch = org.Epoch.from_record(text)
         except (crypto.CryptoError, org.OrgError):
-            continue  # another key's note, or not a note: it tells us nothing
+            continue  # another key's note (a retired one's too), or not a note
         if epoch.door == door:
             candidates.append((epoch.number, note))
     if not candidates:
         raise TrustError(f"the server shows no epoch of door {door!r} signed by the command key")
-    _, note = max(candidates)
-    newest_seen = known.current.number if known is not None else 0
-    epoch = _checked(
-        f"the epoch of door {door!r} is refused",
-        lambda: org.verify_epoch(note, certificate, organization, now=now, newest_seen=newest_seen),
-    )
-    if known is None:
-        return AcceptedEpoch(note, command_note, now)
-    if epoch.compartment_id != known.compartment_id:
-        raise TrustError(f"door {door!r} now belongs to another compartment")
-    if epoch.number == known.current.number:
-        if epoch != known.current:
-            raise TrustError(
-                f"the server shows two different epochs numbered {epoch.number} (a split view)"
-            )
-        return None
-    return AcceptedEpoch(note, command_note, now)
+    return max(candidates)[1]

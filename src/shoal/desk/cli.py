@@ -69,10 +69,17 @@ def _session(config: Config) -> Iterator[HandlerAPI]:
         yield HandlerAPI(client)
 
 
+#: Replaced in what is shown: control characters (escape sequences) and
+#: surrogates, and format characters (Cf: bidirectional overrides and
+#: isolates, zero-width characters), which can reorder or hide part of a
+#: terminal line so that a contact's text reads as something else.
+_UNSHOWN = frozenset({"Cc", "Cf", "Cs"})
+
+
 def _printable(text: str) -> str:
     """``text`` safe for a terminal: no escape sequences, whatever a contact sent."""
     return "".join(
-        c if c in "\n\t" or unicodedata.category(c) not in {"Cc", "Cs"} else "\ufffd" for c in text
+        c if c in "\n\t" or unicodedata.category(c) not in _UNSHOWN else "\ufffd" for c in text
     )
 
 
@@ -187,7 +194,11 @@ def sync_command(folder: Path, passphrase_file: Path | None) -> None:
 
 def _describe(meta: ItemMeta, opened: Opened) -> str:
     contact = meta.contact or "-"
-    return f"{meta.item_id}  {meta.day}  {opened.kind:<7}  contact {contact}  {opened.verdict.text}"
+    # Every part is checked already (ids, day, kind); made printable all the
+    # same, as the one line both `list` and `read` show.
+    return _printable(
+        f"{meta.item_id}  {meta.day}  {opened.kind:<7}  contact {contact}  {opened.verdict.text}"
+    )
 
 
 @desk.command("list")

@@ -8,8 +8,9 @@
     │                         contact; or its own state files disagree
     ├── TrustError            the server's signed notes do not establish
     │                         trust: not signed by the enrolled root key,
-    │                         an epoch rolled back, expired or shown in two
-    │                         versions, or this desk is not in the epoch
+    │                         a retired command key, an epoch rolled back,
+    │                         expired or shown in two versions, or this desk
+    │                         is not in the epoch
     ├── ServerError           the server answered, but with an error or
     │                         with data that is malformed (an untrusted peer)
     ├── UnreachableError      the transport failed: no connection, timeout
