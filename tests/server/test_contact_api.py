@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import sqlalchemy.orm
 from _server_kit import FakeClock, OrgKit, Stored, TestClient
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 
 from shoal import crypto
+from shoal.server import _messages as msg
 from shoal.store import schema
 
 NORTH = "/api/v1/doors/north"
@@ -333,3 +337,17 @@ def test_a_full_disk_refuses_the_upload_cleanly(
     assert_nothing_stored(stored)
     assert list((stored.data_dir / "blobs" / "tmp").iterdir()) == []
     assert submit(client, session, files={"message": (None, "later")}).status_code == 201
+
+
+def test_a_full_database_is_a_507_like_a_full_disk(
+    client: TestClient, stored: Stored, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(self: object) -> None:
+        raise OperationalError("INSERT", {}, sqlite3.OperationalError("database or disk is full"))
+
+    monkeypatch.setattr(sqlalchemy.orm.Session, "commit", full)
+    answer = client.post(f"{NORTH}/contacts")
+    monkeypatch.undo()
+    assert answer.status_code == 507
+    assert answer.json() == {"error": msg.DISK_FULL}
+    assert stored.rows(schema.Contact) == 0

@@ -162,22 +162,26 @@ def test_contact_to_desk_and_back(client: httpx.Client, kit: OrgKit) -> None:
 def test_the_pages_work_with_plain_form_posts(client: httpx.Client) -> None:
     landing = client.get("/d/north/")
     assert landing.status_code == 200 and "<script" not in landing.text
-    first = client.post("/d/north/first-contact", content=b"")
+    # Each form carries the token its page set as the shoal_form cookie.
+    token = re.search(r'name="form_token" value="([^"]+)"', landing.text)
+    assert token
+    form = {"form_token": token.group(1)}
+    first = client.post("/d/north/first-contact", data=form)
     codename = re.search(r'<p class="codename">([a-z -]+)</p>', first.text)
     assert codename
-    client.cookies.clear()
+    client.cookies.delete("shoal_session")
     login = client.post(
-        "/d/north/login", data={"codename": codename.group(1)}, follow_redirects=False
+        "/d/north/login", data=form | {"codename": codename.group(1)}, follow_redirects=False
     )
     assert login.status_code == 303
     sent = client.post(
-        "/d/north/submit",
+        f"/d/north/submit?form_token={token.group(1)}",
         files=[("message", (None, "by form")), ("files", ("", b"", "application/octet-stream"))],
         follow_redirects=False,
     )
     assert sent.status_code == 303 and sent.headers["location"].endswith("?sent=1")
     assert "Sent." in client.get(sent.headers["location"]).text
-    client.post("/d/north/logout")
+    assert client.post("/d/north/logout", data=form).status_code == 303
     client.cookies.clear()
 
 

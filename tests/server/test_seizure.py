@@ -74,18 +74,22 @@ def test_nothing_a_contact_sent_is_on_disk_or_in_output(scene: Scene) -> None:
         big[offset : offset + len(content)] = content.encode()
 
     with server.client() as client:
-        first = client.post("/d/north/first-contact")
+        # Each form carries the token its page set as the shoal_form cookie.
+        page_token = re.search(r'name="form_token" value="([^"]+)"', client.get("/d/north/").text)
+        assert page_token
+        form = {"form_token": page_token.group(1)}
+        first = client.post("/d/north/first-contact", data=form)
         match = re.search(r'<p class="codename">([a-z -]+)</p>', first.text)
         assert match
         codename = match.group(1)
         secrets_planted.append(codename)
-        client.cookies.clear()
+        client.cookies.delete("shoal_session")
         form_login = client.post(
-            "/d/north/login", data={"codename": codename}, follow_redirects=False
+            "/d/north/login", data=form | {"codename": codename}, follow_redirects=False
         )
         assert form_login.status_code == 303
         sent = client.post(
-            "/d/north/submit",
+            f"/d/north/submit?form_token={page_token.group(1)}",
             files=[
                 ("message", (None, message)),
                 ("files", (name, bytes(big), "application/octet-stream")),
@@ -95,14 +99,14 @@ def test_nothing_a_contact_sent_is_on_disk_or_in_output(scene: Scene) -> None:
         )
         assert sent.status_code == 303 and sent.headers["location"].endswith("sent=1")
         session = client.cookies["shoal_session"]
-        client.cookies.clear()
+        client.cookies.delete("shoal_session")
         api_login = client.post("/api/v1/doors/north/sessions", json={"codename": codename})
         assert api_login.status_code == 201
 
         # Requests that fail, each carrying a canary.
         auth = {"Authorization": f"Bearer {session}"}
         bad = [
-            client.post("/d/north/login", data={"codename": failed}),
+            client.post("/d/north/login", data=form | {"codename": failed}),
             client.post("/api/v1/doors/north/sessions", json={"codename": [failed]}),
             client.post("/api/v1/doors/north/sessions", content=failed.encode()),
             client.post(

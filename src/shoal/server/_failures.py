@@ -19,6 +19,7 @@ import traceback
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -49,6 +50,19 @@ def error_answer(request: Request, pages: Pages, status: int, message: str) -> R
     return JSONResponse({"error": message}, status_code=status)
 
 
+# SQLite says so in words; PostgreSQL by SQLSTATE 53100 (disk_full).
+_SQLITE_FULL = "database or disk is full"
+_POSTGRES_DISK_FULL = "53100"
+
+
+def is_disk_full(exc: OperationalError) -> bool:
+    """A database write refused for lack of space: a normal condition
+    (nothing was committed), answered like a full blob store."""
+    return _SQLITE_FULL in str(exc.orig) or getattr(exc.orig, "sqlstate", None) == (
+        _POSTGRES_DISK_FULL
+    )
+
+
 def install_error_answers(app: FastAPI, pages: Pages) -> None:
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestError)  # registered for RequestError only
@@ -65,7 +79,14 @@ def install_error_answers(app: FastAPI, pages: Pages) -> None:
         )
         return error_answer(request, pages, exc.status_code, message)
 
+    async def database_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, OperationalError)
+        if not is_disk_full(exc):
+            raise exc  # unexpected: ErrorGuard logs its type and answers 500
+        return error_answer(request, pages, 507, msg.DISK_FULL)
+
     app.add_exception_handler(RequestError, refused)
+    app.add_exception_handler(OperationalError, database_error)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(HTTPException, http_error)
 

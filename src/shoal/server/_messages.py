@@ -12,6 +12,14 @@ NO_SUCH_DOOR = "There is no door here."
 DOOR_CLOSED = "This door is closed for now. Please try again later."
 WRONG_CODENAME = "That codename does not open this door. Check each word and try again."
 NO_SESSION = "Your session has ended. Enter your codename to continue."
+CROSS_SITE_FORM = (
+    "This form was sent from another site, so it was refused and nothing was done. "
+    "Type this page's address yourself and try again."
+)
+FORM_EXPIRED = (
+    "This form has expired or did not come from this site, so nothing was done. "
+    "Reload the page and try again."
+)
 
 # Submissions.
 MALFORMED_UPLOAD = "The upload was malformed or incomplete. Nothing was stored."

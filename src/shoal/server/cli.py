@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import ipaddress
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +46,28 @@ LOG_CONFIG: dict[str, Any] = {
         "python_multipart": {"handlers": [], "level": "CRITICAL", "propagate": False},
     },
 }
+
+
+PR_SET_DUMPABLE = 4  # <linux/prctl.h>
+
+
+def _no_core_dumps() -> None:
+    """Keep this process's memory off the disk and away from other processes.
+
+    A core dump would write in-flight plaintext and codenames to disk; a
+    process that is not dumpable also cannot be ptrace-attached or have its
+    ``/proc/<pid>/mem`` read by others of the same user. Best effort and
+    silent: a platform without either still serves.
+    """
+    # ``resource`` is POSIX only: imported here so the CLI still loads elsewhere.
+    with contextlib.suppress(ImportError, OSError, ValueError):
+        import resource  # noqa: PLC0415
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError, AttributeError, TypeError):
+            libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+            libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def _is_loopback(host: str) -> bool:
@@ -100,6 +126,8 @@ def import_command(data_dir: Path, note_files: tuple[Path, ...]) -> None:
 )
 def serve(data_dir: Path, host: str, port: int, public: bool) -> None:
     """Run the intake server."""
+    # First, before the data directory's keys or any request is in memory.
+    _no_core_dumps()
     # Imported here: the web stack costs every other ``shoal`` command ~1 s.
     import uvicorn  # noqa: PLC0415
 

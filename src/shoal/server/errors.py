@@ -13,6 +13,8 @@
     │   ├── BadRequestError      400: malformed multipart, JSON, form or field
     │   ├── UnauthorizedError    401: no, expired or foreign session; a wrong
     │   │                        (or cut) codename; a failed handler login
+    │   ├── ForbiddenError       403: a contact page's form posted cross-site
+    │   │                        or without its form token
     │   ├── NotFoundError        404: unknown door, contact or blob
     │   ├── ConflictError        409: the request contradicts stored state
     │   ├── TooLargeError        413: body, file count or field over a limit
@@ -57,6 +59,10 @@ class BadRequestError(RequestError):
 
 class UnauthorizedError(RequestError):
     status = 401
+
+
+class ForbiddenError(RequestError):
+    status = 403
 
 
 class NotFoundError(RequestError):
