@@ -37,8 +37,11 @@ def _shoal(*args: str) -> str:
 def _passphrase(folder: Path, name: str) -> tuple[str, Path]:
     words = "-".join(secrets.token_hex(3) for _ in range(4))
     path = folder / f"{name}.passphrase"
-    path.write_text(words + "\n")
-    path.chmod(0o600)
+    # Created 0600 from the start: never readable by others, not even
+    # between creating and chmod-ing it.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(words + "\n")
     return words, path
 
 
@@ -49,7 +52,7 @@ def build(root: Path, url: str, *, classic: bool = False) -> dict[str, str]:
     """
     key_flag = ["--classic"] if classic else []
     secrets_dir = root / "passphrases"
-    secrets_dir.mkdir()
+    secrets_dir.mkdir(mode=0o700)
     command_dir = root / "command"
     command_pass, command_file = _passphrase(secrets_dir, "command")
     _shoal(
@@ -103,7 +106,7 @@ def build(root: Path, url: str, *, classic: bool = False) -> dict[str, str]:
 def demo(port: int, folder: Path | None) -> None:
     """Create a throwaway organization and serve it on 127.0.0.1."""
     root = folder or Path(tempfile.mkdtemp(prefix="shoal-demo-"))
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{port}"
     click.echo(f"Creating a demo organization in {root} …")
     shown = build(root, url)

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from shoal import crypto
+from shoal.crypto import _envelope
 from shoal.crypto._envelope import MAGIC
 
 
@@ -65,3 +66,18 @@ def test_padding_hides_the_exact_size() -> None:
         for n in range(40_000, 41_000)
     }
     assert len(sizes) <= 2
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b'{"kind":"file","kind":"report"}', b'{"kind": "report"}', b'{"b":1,"a":2}'],
+)
+def test_a_header_in_another_spelling_is_refused(header: bytes) -> None:
+    # One meaning, one encoding: the signature covers the header's bytes,
+    # so a reader must not accept other bytes that read the same.
+    writer = _envelope.EnvelopeWriter({"kind": "report"})
+    writer._header = header
+    writer._prefix = _envelope.MAGIC + _envelope._U32.pack(len(header)) + header
+    data = writer.update(b"x") + b"".join(writer.finalize())
+    with pytest.raises(crypto.EnvelopeError, match="canonical"):
+        _envelope.open_item(data)

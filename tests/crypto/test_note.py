@@ -69,14 +69,29 @@ def test_same_name_other_key_is_not_trusted() -> None:
 
 def test_known_key_with_bad_signature_rejects_the_whole_note() -> None:
     a, b = signer("a.example/k"), signer("b.example/k")
-    good = sign_note("text\n", [a])
-    forged_line = b.signature_line("other text\n").replace("b.example/k", "a.example/k")
-    # b's key id differs from a's, so splice a's id onto b's signature bytes.
-    raw = base64.b64decode(forged_line.split(" ")[2])
-    forged = base64.b64encode(a.verifier.key_id + raw[4:]).decode()
-    note = good + f"\u2014 a.example/k {forged}\n"
+    good = sign_note("text\n", [b])
+    # a's key id spliced onto a signature of other text: a known key whose
+    # signature fails rejects the note, even though b's signature is good.
+    raw = base64.b64decode(a.signature_line("other text\n").split(" ")[2])
+    note = good + f"\u2014 a.example/k {base64.b64encode(raw).decode()}\n"
     with pytest.raises(errors.SignatureError):
-        open_note(note, [a.verifier])
+        open_note(note, [a.verifier, b.verifier])
+
+
+def test_one_signature_one_spelling() -> None:
+    s = signer("a.example/k")
+    note = sign_note("text\n", [s])
+    line = note.split("\n")[2]
+    encoded = line.split(" ")[2]
+    # Flip a spare low bit of the last base64 character (before "=").
+    last = encoded[-2]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    tweaked = encoded[:-2] + alphabet[alphabet.index(last) ^ 1] + encoded[-1]
+    assert base64.b64decode(tweaked) == base64.b64decode(encoded)
+    with pytest.raises(errors.NoteFormatError):
+        open_note(note.replace(encoded, tweaked), [s.verifier])
+    with pytest.raises(errors.NoteFormatError, match="twice"):
+        open_note(note + line + "\n", [s.verifier])
 
 
 @pytest.mark.parametrize(

@@ -122,10 +122,9 @@ def test_passphrase_files(tmp_path: Path) -> None:
 
 
 def test_an_enrollment_bundle_round_trips_and_survives_mail(tmp_path: Path) -> None:
-    enrollment = trusted.Enrollment(
-        crypto.generate_identity().recipient(), crypto.SigningKey.generate().verify_key
-    )
-    text = enrollment.text()
+    key = crypto.SigningKey.generate()
+    enrollment = trusted.Enrollment(crypto.generate_identity().recipient(), key.verify_key)
+    text = enrollment.text(key)
     assert text.startswith("shoal enrollment v1\nrecipient age1pq1")
     assert trusted.Enrollment.parse(text) == enrollment
     mailed = "\r\n".join(f"  {line}" for line in text.splitlines()) + "\r\n\r\n"
@@ -149,3 +148,22 @@ def test_malformed_bundles_are_refused(text: str) -> None:
     key = base64.b64encode(crypto.SigningKey.generate().verify_key.public_bytes).decode()
     with pytest.raises(trusted.EnrollmentError):
         trusted.Enrollment.parse(text.format(r=recipient, k=key))
+
+
+def test_a_keystore_created_meanwhile_by_another_command_is_never_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Sealing takes a while; another command may create the file meanwhile.
+    keystore = crypto.Keystore((crypto.generate_identity(),), crypto.SigningKey.generate())
+    path = tmp_path / "keystore.age"
+    real_seal = crypto.seal_keystore
+
+    def seal_while_another_writes(*args: object, **kwargs: object) -> bytes:
+        path.write_bytes(b"the other command's keystore")
+        return real_seal(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(crypto, "seal_keystore", seal_while_another_writes)
+    with pytest.raises(trusted.StateFileError, match="already exists"):
+        trusted.create_keystore(path, keystore, "passphrase", work_factor=10)
+    assert path.read_bytes() == b"the other command's keystore"
+    assert [p.name for p in tmp_path.iterdir()] == ["keystore.age"]

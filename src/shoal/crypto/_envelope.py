@@ -213,6 +213,10 @@ class EnvelopeReader:
         if padme(unpadded) != self._total:
             raise EnvelopeError("item padding has the wrong length")
         header = _decode_json(self._header_bytes)
+        # One meaning, one encoding: a header with duplicate keys, other
+        # spacing or key order would read the same but be other bytes.
+        if _encode_json(header) != self._header_bytes:
+            raise EnvelopeError("item header is not canonical")
         digest = self._digest.digest()
         try:
             length = self._trailer["length"]

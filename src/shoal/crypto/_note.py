@@ -146,6 +146,7 @@ def open_note(note: str | bytes, verifiers: Iterable[NoteVerifier]) -> Note:
         raise NoteFormatError("malformed note: bad signature count")
     known = {(v.name, v.key_id): v for v in verifiers}
     signed_by: list[str] = []
+    seen: set[tuple[str, bytes]] = set()
     for line in lines:
         match = _SIG_LINE.match(line)
         if match is None:
@@ -154,8 +155,13 @@ def open_note(note: str | bytes, verifiers: Iterable[NoteVerifier]) -> Note:
             raw = base64.b64decode(match.group(2), validate=True)
         except binascii.Error:
             raise NoteFormatError("malformed note signature") from None
-        if len(raw) < 5:
+        # One signature, one spelling: base64 with stray low bits in its
+        # last character, or the same key's line twice, is refused.
+        if len(raw) < 5 or base64.b64encode(raw).decode() != match.group(2):
             raise NoteFormatError("malformed note signature")
+        if (match.group(1), raw[:4]) in seen:
+            raise NoteFormatError("the same key signs the note twice")
+        seen.add((match.group(1), raw[:4]))
         verifier = known.get((match.group(1), raw[:4]))
         if verifier is None:
             continue  # unknown key: ignored, as the spec requires

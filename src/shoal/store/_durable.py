@@ -39,14 +39,23 @@ class PendingFile:
         self.file: BinaryIO = os.fdopen(fd, "wb")
         self._done = False
 
-    def commit(self, path: Path) -> None:
-        """Make the bytes durable and atomically replace ``path`` with them."""
+    def commit(self, path: Path, *, replace: bool = True) -> None:
+        """Make the bytes durable and atomically put them at ``path``.
+
+        With ``replace=False`` an existing ``path`` is never replaced, even
+        by a concurrent writer (a hard link creates the name only if it is
+        absent): :class:`FileExistsError`, and the temporary file is gone.
+        """
         if path.parent.resolve() != self._tmp.parent.resolve():
             raise ValueError("a pending file is committed in its own directory")
         self.file.flush()
         os.fsync(self.file.fileno())
         self.file.close()
-        os.replace(self._tmp, path)
+        if replace:
+            os.replace(self._tmp, path)
+        else:
+            os.link(self._tmp, path)
+            self._tmp.unlink()
         self._done = True
         fsync_dir(path.parent)
 

@@ -12,17 +12,26 @@ from pathlib import Path
 
 from .. import crypto
 from ..crypto.errors import NoIdentityMatchError
-from ._files import write_atomic
+from ..store import PendingFile
 from .errors import StateFileError, WrongPassphraseError
 
 
 def create_keystore(
     path: Path, keystore: crypto.Keystore, passphrase: str, *, work_factor: int
 ) -> None:
-    """Seal ``keystore`` into a new file; an existing keystore is never replaced."""
+    """Seal ``keystore`` into a new file; an existing keystore is never
+    replaced, not even by a second command racing this one (sealing takes
+    a second or more: a check before it would leave a window)."""
+    refusal = f"{path} already exists: refusing to replace a keystore"
     if path.exists():
-        raise StateFileError(f"{path} already exists: refusing to replace a keystore")
-    write_atomic(path, crypto.seal_keystore(keystore, passphrase, work_factor=work_factor))
+        raise StateFileError(refusal)
+    sealed = crypto.seal_keystore(keystore, passphrase, work_factor=work_factor)
+    try:
+        with PendingFile(path.parent) as pending:
+            pending.file.write(sealed)
+            pending.commit(path, replace=False)
+    except FileExistsError:
+        raise StateFileError(refusal) from None
 
 
 def unlock_keystore(path: Path, passphrase: str) -> crypto.Keystore:
