@@ -14,7 +14,7 @@ from pathlib import Path
 from desk_kit import DOOR, NOW, PASSPHRASE, SERVER_URL, Desk, message
 from fake_server import FakeServer
 
-from shoal import crypto, org
+from shoal import crypto, org, trusted
 
 SHOAL = [sys.executable, "-m", "shoal"]
 
@@ -107,3 +107,52 @@ def test_a_wrong_passphrase_is_refused_by_the_desk_process(tmp_path: Path) -> No
     again = shoal("desk", "keygen", "--dir", str(desk_dir), "--passphrase-file", str(secret))
     assert again.returncode == 1
     assert "already has its keys" in again.stderr
+
+
+def test_command_adds_only_a_bundle_the_handlers_key_signed(tmp_path: Path) -> None:
+    """The handler id command compares by phone covers the verify key only;
+    whoever carries the bundle must not get their recipient in with it."""
+    secret = tmp_path / "passphrase"
+    secret.write_text(PASSPHRASE + "\n")
+    command, desk_dir = tmp_path / "command", tmp_path / "desk"
+    ok("command", "init", "--dir", str(command), "--passphrase-file", str(secret),
+       "--work-factor", "10")  # fmt: skip
+    ok("command", "compartment", "add", "--dir", str(command), "--door", DOOR)
+    ok("desk", "keygen", "--dir", str(desk_dir), "--passphrase-file", str(secret),
+       "--work-factor", "10")  # fmt: skip
+    genuine = (desk_dir / "enrollment.txt").read_text()
+    magic, _, verify_key, signature = genuine.splitlines()
+    attacker = crypto.SigningKey.generate()
+    attackers = trusted.Enrollment(crypto.generate_identity().recipient(), attacker.verify_key)
+    _, their_recipient, _, their_signature = attackers.text(attacker).splitlines()
+    tampered = {
+        "swapped recipient": [magic, their_recipient, verify_key, signature],
+        "signed by another key": [magic, their_recipient, verify_key, their_signature],
+        "no signature": [magic, their_recipient, verify_key],
+    }
+
+    def handler_add(text: str) -> subprocess.CompletedProcess[str]:
+        bundle = tmp_path / "bundle.txt"
+        bundle.write_text(text)
+        return shoal("command", "handler", "add", "--dir", str(command), "--door", DOOR,
+                     "--bundle", str(bundle))  # fmt: skip
+
+    def snapshot() -> dict[str, bytes]:
+        return {str(p): p.read_bytes() for p in sorted(command.rglob("*")) if p.is_file()}
+
+    before = snapshot()
+    for name, lines in tampered.items():
+        done = handler_add("\n".join(lines) + "\n")
+        assert done.returncode == 1, name
+        expected = "not signed" if name == "no signature" else "signature does not verify"
+        assert expected in done.stderr, (name, done.stderr)
+        assert snapshot() == before, name
+
+    added = handler_add(genuine)
+    assert added.returncode == 0, added.stderr
+    handler_id = org.handler_id_for(trusted.Enrollment.parse(genuine).verify_key)
+    assert f"Handler {handler_id} added" in added.stdout
+    ok("command", "epoch", "--dir", str(command), "--door", DOOR, "--passphrase-file", str(secret))
+    epoch = (command / "notes" / f"epoch-{DOOR}-1.note").read_text()
+    assert str(trusted.Enrollment.parse(genuine).recipient) in epoch
+    assert their_recipient.split()[1] not in epoch

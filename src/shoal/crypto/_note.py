@@ -125,18 +125,39 @@ def sign_note(text: str, signers: Sequence[NoteSigner]) -> str:
     return text + "\n" + "".join(s.signature_line(text) for s in signers)
 
 
-def open_note(note: str | bytes, verifiers: Iterable[NoteVerifier]) -> Note:
-    """Verify ``note`` and return its text; raise unless a trusted key signed it."""
+def _signature(line: str) -> tuple[str, bytes, bytes]:
+    """A signature line's key name, key id and signature bytes.
+
+    One signature, one spelling: base64 with stray low bits in its last
+    character is refused, so no two lines read the same.
+    """
+    match = _SIG_LINE.match(line)
+    if match is None:
+        raise NoteFormatError("malformed note signature line")
+    try:
+        raw = base64.b64decode(match.group(2), validate=True)
+    except binascii.Error:
+        raise NoteFormatError("malformed note signature") from None
+    if len(raw) < 5 or base64.b64encode(raw).decode() != match.group(2):
+        raise NoteFormatError("malformed note signature")
+    return match.group(1), raw[:4], raw[4:]
+
+
+def _as_text(note: str | bytes) -> str:
+    if len(note) > MAX_NOTE_SIZE:
+        raise NoteFormatError("note too large")
     if isinstance(note, bytes):
-        if len(note) > MAX_NOTE_SIZE:
-            raise NoteFormatError("note too large")
         try:
             note = note.decode("utf-8")
         except UnicodeDecodeError:
             raise NoteFormatError("note is not valid UTF-8") from None
-    if len(note) > MAX_NOTE_SIZE:
-        raise NoteFormatError("note too large")
     _check_text(note)
+    return note
+
+
+def open_note(note: str | bytes, verifiers: Iterable[NoteVerifier]) -> Note:
+    """Verify ``note`` and return its text; raise unless a trusted key signed it."""
+    note = _as_text(note)
     split = note.rfind("\n\n")
     if split < 0 or not note.endswith("\n"):
         raise NoteFormatError("malformed note: no signature block")
@@ -147,25 +168,14 @@ def open_note(note: str | bytes, verifiers: Iterable[NoteVerifier]) -> Note:
     known = {(v.name, v.key_id): v for v in verifiers}
     signed_by: list[str] = []
     seen: set[tuple[str, bytes]] = set()
-    for line in lines:
-        match = _SIG_LINE.match(line)
-        if match is None:
-            raise NoteFormatError("malformed note signature line")
-        try:
-            raw = base64.b64decode(match.group(2), validate=True)
-        except binascii.Error:
-            raise NoteFormatError("malformed note signature") from None
-        # One signature, one spelling: base64 with stray low bits in its
-        # last character, or the same key's line twice, is refused.
-        if len(raw) < 5 or base64.b64encode(raw).decode() != match.group(2):
-            raise NoteFormatError("malformed note signature")
-        if (match.group(1), raw[:4]) in seen:
+    for name, key_id, signature in map(_signature, lines):
+        if (name, key_id) in seen:
             raise NoteFormatError("the same key signs the note twice")
-        seen.add((match.group(1), raw[:4]))
-        verifier = known.get((match.group(1), raw[:4]))
+        seen.add((name, key_id))
+        verifier = known.get((name, key_id))
         if verifier is None:
             continue  # unknown key: ignored, as the spec requires
-        verifier.key.verify(raw[4:], text.encode())  # a failure rejects the note
+        verifier.key.verify(signature, text.encode())  # a failure rejects the note
         signed_by.append(verifier.name)
     if not signed_by:
         raise SignatureError("the note is not signed by any trusted key")

@@ -109,8 +109,9 @@ def keygen(folder: Path, passphrase_file: Path | None, classic: bool, work_facto
     trusted.make_private_dir(layout.root)
     trusted.create_keystore(layout.keystore, keystore, passphrase, work_factor=work_factor)
     enrollment = trusted.Enrollment(identity.recipient(), keystore.signing_key.verify_key)
-    trusted.write_atomic(layout.enrollment, enrollment.text().encode())
-    click.echo(enrollment.text(), nl=False)
+    bundle = enrollment.text(keystore.signing_key)
+    trusted.write_atomic(layout.enrollment, bundle.encode())
+    click.echo(bundle, nl=False)
     click.echo(f"Handler id: {enrollment.handler_id}", err=True)
     click.echo(f"Give {layout.enrollment} to command; compare the handler id by phone.", err=True)
 
