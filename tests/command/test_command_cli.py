@@ -8,11 +8,14 @@ runs the real ``shoal desk keygen``.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -91,11 +94,10 @@ def init(folder: Path, *extra: str) -> Command:
 
 def bundle(tmp_path: Path, name: str, key_type: crypto.KeyType = crypto.KeyType.HYBRID) -> Path:
     """An enrollment bundle, as ``shoal desk keygen`` writes it."""
-    enrollment = trusted.Enrollment(
-        crypto.generate_identity(key_type).recipient(), crypto.SigningKey.generate().verify_key
-    )
+    key = crypto.SigningKey.generate()
+    enrollment = trusted.Enrollment(crypto.generate_identity(key_type).recipient(), key.verify_key)
     path = tmp_path / f"{name}.txt"
-    path.write_text(enrollment.text())
+    path.write_text(enrollment.text(key))
     return path
 
 
@@ -181,11 +183,19 @@ def test_a_wrong_passphrase_signs_nothing(command: Command, tmp_path: Path) -> N
     assert not list((command.folder / "notes").glob("epoch-*"))
 
 
-def test_an_epoch_without_handlers_is_refused(command: Command) -> None:
+def test_the_last_handler_of_a_compartment_can_be_revoked(command: Command, tmp_path: Path) -> None:
+    leaving = command.add_handler(bundle(tmp_path, "a"))
+    assert command.epoch().returncode == 0
+    assert command.run("handler", "remove", "--door", DOOR, "--handler", leaving).returncode == 0
+
     done = command.epoch()
-    assert done.returncode == 1
-    assert "compartment 'news' has no handler" in done.stderr
-    assert not list((command.folder / "notes").glob("epoch-*"))
+
+    assert done.returncode == 0, done.stderr
+    assert "only command can read" in done.stderr
+    second = command.verified_epoch(2)  # shoal.org accepts it: command is a recipient
+    assert second.handlers == ()
+    _, certificate = command.chain()
+    assert second.recipients() == [certificate.reading_recipient]
 
 
 def test_a_classic_organization_takes_classic_handlers_only(tmp_path: Path) -> None:
@@ -212,7 +222,7 @@ def test_requests_that_cannot_be(command: Command, tmp_path: Path) -> None:
     added = bundle(tmp_path, "a")
     command.add_handler(added)
     junk = tmp_path / "junk.txt"
-    junk.write_text("shoal enrollment v1\nrecipient age1nope\nverify-key AAAA\n")
+    junk.write_text("shoal enrollment v1\nrecipient age1nope\nverify-key AAAA\nsignature AAAA\n")
     refusals = {
         ("compartment", "add", "--door", DOOR): "a compartment already has the door 'news'",
         ("compartment", "add", "--door", "Bad Door"): "a door is 1-63 lowercase",
@@ -232,3 +242,141 @@ def test_commands_on_a_directory_without_an_organization(tmp_path: Path) -> None
     done = shoal("command", "compartment", "add", "--dir", tmp_path, "--door", DOOR)
     assert done.returncode == 1
     assert "run `shoal command init` first" in done.stderr
+
+
+def start(*args: str | Path) -> subprocess.Popen[str]:
+    """``shoal command <args>``, running in the background."""
+    argv = [*SHOAL, "command", *map(str, args)]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_until_locked(lock: Path, holder: subprocess.Popen[str]) -> None:
+    """Return once another process holds ``lock``."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert holder.poll() is None, holder.communicate()
+        if lock.exists():
+            with lock.open("rb") as file:
+                try:
+                    fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return
+        time.sleep(0.05)
+    pytest.fail("the lock was never taken")
+
+
+def feed(fifo: Path, reader: subprocess.Popen[str], text: str) -> None:
+    """Write ``text`` into ``fifo`` once ``reader`` has opened it."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError:  # ENXIO: nobody reads it yet
+            assert reader.poll() is None and time.monotonic() < deadline, reader.communicate()
+            time.sleep(0.05)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+
+
+def test_commands_wait_for_an_epoch_that_waits_for_its_passphrase(
+    command: Command, tmp_path: Path
+) -> None:
+    handler_id = command.add_handler(bundle(tmp_path, "a"))
+    fifo = tmp_path / "passphrase.fifo"
+    os.mkfifo(fifo)
+    remove = ["handler", "remove", "--door", DOOR, "--handler", handler_id]
+    blocked = start("epoch", "--door", DOOR, "--passphrase-file", fifo, "--dir", command.folder)
+    waiting: subprocess.Popen[str] | None = None
+    try:
+        wait_until_locked(command.folder / ".lock", blocked)
+
+        refused = command.run(*remove)  # waits about five seconds, then gives up
+        assert refused.returncode == 1
+        assert "another shoal command is running on this directory" in refused.stderr
+
+        waiting = start(*remove, "--dir", command.folder)
+        time.sleep(1)
+        feed(fifo, blocked, PASSPHRASE + "\n")
+        _, err = blocked.communicate(timeout=60)
+        assert blocked.returncode == 0, err
+        _, err = waiting.communicate(timeout=60)
+        assert waiting.returncode == 0, err  # it waited its turn
+    finally:
+        for process in (blocked, waiting):
+            if process is not None:
+                if process.poll() is None:
+                    process.kill()
+                process.communicate()  # closes its pipes
+
+    # The epoch signed what it read, and the removal came after it, whole.
+    assert [h.handler_id for h in command.verified_epoch(1).handlers] == [handler_id]
+    assert command.epoch().returncode == 0
+    assert command.verified_epoch(2).handlers == ()
+    notes = sorted(p.name for p in (command.folder / "notes").glob("epoch-*"))
+    assert notes == ["epoch-news-1.note", "epoch-news-2.note"]
+    assert command.state()["compartments"][DOOR] == {
+        "id": command.verified_epoch(2).compartment_id,
+        "handlers": [],
+        "epoch": 2,
+    }
+
+
+def test_a_state_restored_from_a_backup_never_reuses_an_epoch_number(
+    command: Command, tmp_path: Path
+) -> None:
+    command.add_handler(bundle(tmp_path, "a"))
+    assert command.epoch().returncode == 0
+    backup = (command.folder / "organization.json").read_bytes()  # knows epoch 1
+    assert command.epoch().returncode == 0
+    second = command.note(f"epoch-{DOOR}-2.note")
+    (command.folder / "organization.json").write_bytes(backup)
+
+    done = command.epoch()
+
+    assert done.returncode == 0, done.stderr
+    assert "Epoch 3 of 'news'" in done.stdout
+    assert command.note(f"epoch-{DOOR}-2.note") == second
+    assert command.verified_epoch(3).number == 3
+    assert command.state()["compartments"][DOOR]["epoch"] == 3
+
+
+def init_argv(folder: Path, secret: Path) -> list[str | Path]:
+    return ["command", "init", "--dir", folder, "--passphrase-file", secret, "--work-factor", "10"]
+
+
+def tree(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+def test_init_refuses_a_directory_with_a_root_key_and_writes_nothing(tmp_path: Path) -> None:
+    folder, secret = tmp_path / "command", tmp_path / "secret"
+    secret.write_text(PASSPHRASE + "\n")
+    (folder / "root.vkey").mkdir(parents=True)
+
+    done = shoal(*init_argv(folder, secret))
+
+    assert done.returncode == 1
+    assert "already holds an organization" in done.stderr
+    assert tree(folder) == {"root.vkey", ".lock"}
+    (folder / "root.vkey").rmdir()
+    ok(*init_argv(folder, secret))
+
+
+def test_an_init_that_fails_midway_removes_what_it_wrote(tmp_path: Path) -> None:
+    folder, secret = tmp_path / "command", tmp_path / "secret"
+    secret.write_text(PASSPHRASE + "\n")
+    obstacle = folder / "notes" / "command-1.note"
+    obstacle.mkdir(parents=True)  # found only after both keystores are sealed
+
+    done = shoal(*init_argv(folder, secret))
+
+    assert done.returncode == 1
+    assert "command-1.note exists already" in done.stderr
+    # Only what was there before, and the lock file, which is never removed.
+    assert tree(folder) == {"notes", "notes/command-1.note", ".lock"}
+    obstacle.rmdir()
+    out = ok(*init_argv(folder, secret))
+    assert "Organization" in out
+    root = crypto.NoteVerifier.parse((folder / "root.vkey").read_text().strip())
+    assert Command(folder, secret, root).chain()

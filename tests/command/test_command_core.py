@@ -109,3 +109,48 @@ def test_a_damaged_state_file_is_refused(damage: object) -> None:
     damage(value)  # type: ignore[operator]
     with pytest.raises(StateError):
         _state.from_json(value)
+
+
+def test_the_last_handler_removed_leaves_an_epoch_for_command_alone() -> None:
+    state, _ = with_handler()
+    state = _state.record_epoch(state, _notes.next_epoch(state, DOOR, now=NOW, days=90))
+    [entry] = state.compartment(DOOR).handlers
+    state = _state.remove_handler(state, DOOR, entry.handler_id)
+    epoch = _notes.next_epoch(state, DOOR, now=NOW, days=90)
+    assert (epoch.number, epoch.handlers) == (2, ())
+    assert epoch.recipients() == [state.command.reading_recipient]
+
+
+def test_an_epoch_without_any_recipient_is_refused() -> None:
+    state, _ = with_handler()
+    [entry] = state.compartment(DOOR).handlers
+    state = _state.remove_handler(state, DOOR, entry.handler_id)
+    # Not reachable from a well-formed state: command's reading recipient is
+    # always there. The refusal is what remains if it ever is not.
+    nobody = dataclasses.replace(state.command, reading_recipient=None)
+    state = dataclasses.replace(state, command=nobody)
+    with pytest.raises(EpochRefusedError, match="would have no recipient"):
+        _notes.next_epoch(state, DOOR, now=NOW, days=90)
+
+
+def test_epoch_numbers_follow_the_notes_when_the_state_lags_behind() -> None:
+    state, _ = with_handler()
+    assert _notes.next_epoch(state, DOOR, now=NOW, days=1, newest_note=5).number == 6
+    for _ in range(7):
+        state = _state.record_epoch(state, _notes.next_epoch(state, DOOR, now=NOW, days=1))
+    assert _notes.next_epoch(state, DOOR, now=NOW, days=1, newest_note=5).number == 8
+
+
+def test_the_newest_epoch_note_of_a_door_among_file_names() -> None:
+    names = [
+        "organization.note",
+        "command-1.note",
+        "epoch-news-2.note",
+        "epoch-news-10.note",
+        "epoch-news-2-30.note",  # door news-2, epoch 30
+        "epoch-news-x.note",
+        ".0123abcd.partial",
+    ]
+    assert _notes.newest_epoch_note("news", names) == 10
+    assert _notes.newest_epoch_note("news-2", names) == 30
+    assert _notes.newest_epoch_note("sport", names) == 0

@@ -12,6 +12,8 @@ one at once.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -54,23 +56,34 @@ def found(
     return Founding(state, notes)
 
 
-def next_epoch(state: CommandState, door: str, *, now: datetime, days: int) -> org.Epoch:
-    """The compartment's next epoch: its handlers and command, until now + days."""
+def next_epoch(
+    state: CommandState, door: str, *, now: datetime, days: int, newest_note: int = 0
+) -> org.Epoch:
+    """The compartment's next epoch: its handlers and command, until now + days.
+
+    ``newest_note`` is the highest number among the epoch notes already on
+    disk: a state file restored from a backup does not know the epochs
+    signed since, and their numbers must not be given out a second time.
+
+    A compartment whose last handler was removed still gets an epoch: it
+    lists command's reading recipient alone, which is what revoking that
+    handler requires (the shell warns that only command can read until a
+    handler is added).
+    """
     compartment = state.compartment(door)
-    if not compartment.handlers:
-        raise EpochRefusedError(
-            f"compartment {door!r} has no handler: nothing sent to it could be read; "
-            "add one with `shoal command handler add` first"
-        )
     epoch = org.Epoch(
         org_id=state.organization.org_id,
         compartment_id=compartment.compartment_id,
         door=door,
-        number=compartment.epoch + 1,
+        number=max(compartment.epoch, newest_note) + 1,
         expires=now + timedelta(days=days),
         handlers=compartment.handlers,
         command=state.command.reading_recipient,
     )
+    if not epoch.recipients():
+        raise EpochRefusedError(
+            f"compartment {door!r} would have no recipient: nothing sent to it could be read"
+        )
     foreign = foreign_recipients(state.organization, epoch.recipients())
     if foreign:
         raise EpochRefusedError(
@@ -90,3 +103,14 @@ def sign_epoch(state: CommandState, epoch: org.Epoch, command_key: crypto.Signin
 
 def epoch_note_name(epoch: org.Epoch) -> str:
     return f"epoch-{epoch.door}-{epoch.number}.note"
+
+
+def newest_epoch_note(door: str, names: Iterable[str]) -> int:
+    """The highest epoch number of ``door`` among note file names; 0 if none.
+
+    Unambiguous although doors may hold dashes and digits: the number is
+    the digits after the door's own name and a dash, up to ``.note``.
+    """
+    pattern = re.compile(rf"epoch-{re.escape(door)}-([0-9]+)\.note")
+    numbers = (int(m.group(1)) for name in names if (m := pattern.fullmatch(name)))
+    return max(numbers, default=0)

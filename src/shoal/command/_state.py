@@ -9,6 +9,7 @@ keystores and the signed notes::
     DIR/command.keystore.age   the command key and command's reading identity
     DIR/root.vkey              the root verifier key, to publish out of band
     DIR/notes/*.note           every note signed so far, for the server
+    DIR/.lock                  held by the command changing the state
 
 Values are frozen; the transitions below return a new state and do no I/O,
 so the shell saves only what a whole, successful command produced.
@@ -53,6 +54,10 @@ class Layout:
     @property
     def notes(self) -> Path:
         return self.root / "notes"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
 
 
 @dataclass(frozen=True)
@@ -207,9 +212,14 @@ def from_json(value: dict[str, Any]) -> CommandState:
     return CommandState(organization, root_key, command, compartments)
 
 
-def load(layout: Layout) -> CommandState:
+def require(layout: Layout) -> None:
+    """Refuse a directory that holds no organization (before locking it)."""
     if not layout.state.exists():
         raise StateError(f"{layout.root} holds no organization: run `shoal command init` first")
+
+
+def load(layout: Layout) -> CommandState:
+    require(layout)
     return from_json(trusted.read_json(layout.state))
 
 

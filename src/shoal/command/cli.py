@@ -1,20 +1,23 @@
 """``shoal command``: the shell around :mod:`._state` and :mod:`._notes`.
 
-Every sub-command loads the state, applies one pure transition, and saves
-the result only when the whole step succeeded; keys are generated and
-keystores opened here, and nowhere else.
+Every sub-command that changes the state locks the directory, loads the
+state, applies one pure transition, and saves the result only when the
+whole step succeeded; keys are generated and keystores opened here, and
+nowhere else.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from .. import crypto, org, trusted
-from . import _state
-from ._notes import epoch_note_name, found, next_epoch, sign_epoch
+from . import _files, _state
+from ._notes import Founding, epoch_note_name, found, newest_epoch_note, next_epoch, sign_epoch
 from .errors import CommandError, StateError
 
 
@@ -30,6 +33,15 @@ dir_option = click.option(
     help="Command's state directory.",
 )
 door_option = click.option("--door", required=True, help="The compartment's door.")
+
+
+@contextlib.contextmanager
+def _locked_state(layout: _state.Layout) -> Iterator[_state.CommandState]:
+    """The state, read under the directory's lock, which is held until the
+    ``with`` block has saved what it changed."""
+    _state.require(layout)  # no lock file left in a directory that is not command's
+    with _files.locked(layout):
+        yield _state.load(layout)
 
 
 @click.group(cls=_Group)
@@ -49,38 +61,74 @@ def command() -> None:
 def init(folder: Path, classic: bool, passphrase_file: Path | None, work_factor: int) -> None:
     """Create a new organization: root and command keys, first notes."""
     layout = _state.Layout(folder)
-    for path in (layout.state, layout.root_keystore, layout.command_keystore):
-        if path.exists():
-            raise StateError(f"{path} exists: {folder} already holds an organization")
-    passphrase = trusted.read_passphrase(passphrase_file, new=True)
-    key_type = crypto.KeyType.X25519 if classic else crypto.DEFAULT_KEY_TYPE
-    organization = org.Organization(org.new_id(), key_type, crypto.generate_salt())
-    root = crypto.SigningKey.generate()
-    command_key = crypto.SigningKey.generate()
-    reading = crypto.generate_identity(key_type)
-    founding = found(organization, root=root, command=command_key, reading=reading.recipient())
-
-    trusted.make_private_dir(layout.notes)
-    keystores = {
-        layout.root_keystore: crypto.Keystore((), root),
-        layout.command_keystore: crypto.Keystore((reading,), command_key),
-    }
-    for path, keystore in keystores.items():
-        trusted.create_keystore(path, keystore, passphrase, work_factor=work_factor)
-    for name, note in founding.notes.items():
-        trusted.write_atomic(layout.notes / name, note.encode())
-    root_key = str(founding.state.root_key)
-    trusted.write_atomic(layout.root_vkey, f"{root_key}\n".encode())
-    _state.save(layout, founding.state)  # last: its presence marks a finished init
+    trusted.make_private_dir(folder)
+    # Locked so that two inits, or an init and another command, cannot
+    # interleave their keys, notes and state.
+    with _files.locked(layout):
+        for path in (layout.state, layout.root_keystore, layout.command_keystore, layout.root_vkey):
+            if path.exists():
+                raise StateError(f"{path} exists: {folder} already holds an organization")
+        passphrase = trusted.read_passphrase(passphrase_file, new=True)
+        key_type = crypto.KeyType.X25519 if classic else crypto.DEFAULT_KEY_TYPE
+        organization = org.Organization(org.new_id(), key_type, crypto.generate_salt())
+        root = crypto.SigningKey.generate()
+        command_key = crypto.SigningKey.generate()
+        reading = crypto.generate_identity(key_type)
+        founding = found(organization, root=root, command=command_key, reading=reading.recipient())
+        keystores = {
+            layout.root_keystore: crypto.Keystore((), root),
+            layout.command_keystore: crypto.Keystore((reading,), command_key),
+        }
+        # A half-done init would leave keys behind that make a re-run refuse
+        # ("already holds an organization"): whatever stops it, even ^C,
+        # what this run made goes. The lock file stays (see _files.locked).
+        created = _files.Created()
+        try:
+            _create_organization(
+                layout,
+                founding,
+                keystores,
+                passphrase=passphrase,
+                work_factor=work_factor,
+                created=created,
+            )
+        except BaseException:
+            created.undo()
+            raise
 
     click.echo(f"Organization {organization.org_id} created ({key_type.value}).")
     click.echo("Root verifier key: publish it out of band; every desk and server trusts it:")
-    click.echo(f"  {root_key}")
+    click.echo(f"  {founding.state.root_key}")
     click.echo(f"Signed notes (give them to the server operator): {layout.notes}")
     click.echo(
         f"Move {layout.root_keystore} to offline storage: "
         "it is needed only to rotate the command key."
     )
+
+
+def _create_organization(
+    layout: _state.Layout,
+    founding: Founding,
+    keystores: dict[Path, crypto.Keystore],
+    *,
+    passphrase: str,
+    work_factor: int,
+    created: _files.Created,
+) -> None:
+    """Write a new organization's files, none over an existing one, each
+    recorded in ``created`` as soon as it exists."""
+    if not layout.notes.exists():
+        trusted.make_private_dir(layout.notes)
+        created.add(layout.notes)
+    for path, keystore in keystores.items():
+        trusted.create_keystore(path, keystore, passphrase, work_factor=work_factor)
+        created.add(path)
+    for name, note in founding.notes.items():
+        _files.write_new(layout.notes / name, note.encode())
+        created.add(layout.notes / name)
+    _files.write_new(layout.root_vkey, f"{founding.state.root_key}\n".encode())
+    created.add(layout.root_vkey)
+    _state.save(layout, founding.state)  # last: its presence marks a finished init
 
 
 @command.group()
@@ -94,8 +142,9 @@ def compartment() -> None:
 def compartment_add(folder: Path, door: str) -> None:
     """Create a compartment with its own door."""
     layout = _state.Layout(folder)
-    state = _state.add_compartment(_state.load(layout), door, org.new_id())
-    _state.save(layout, state)
+    with _locked_state(layout) as loaded:
+        state = _state.add_compartment(loaded, door, org.new_id())
+        _state.save(layout, state)
     added = state.compartment(door)
     click.echo(f"Compartment {added.compartment_id} created with door {door!r}.")
     click.echo("Add its handlers, then sign its first epoch with `shoal command epoch`.")
@@ -119,8 +168,9 @@ def handler_add(folder: Path, door: str, bundle: Path) -> None:
     """Add a handler to a compartment (from their enrollment bundle)."""
     layout = _state.Layout(folder)
     enrollment = trusted.Enrollment.parse(bundle.read_text(encoding="utf-8"))
-    state = _state.add_handler(_state.load(layout), door, enrollment)
-    _state.save(layout, state)
+    with _locked_state(layout) as loaded:
+        state = _state.add_handler(loaded, door, enrollment)
+        _state.save(layout, state)
     click.echo(f"Handler {enrollment.handler_id} added to {door!r}.")
     click.echo(
         "Compare this id with the handler's over a trusted channel, "
@@ -140,8 +190,9 @@ def handler_add(folder: Path, door: str, bundle: Path) -> None:
 def handler_remove(folder: Path, door: str, handler_id: str) -> None:
     """Remove a handler from a compartment (takes effect with the next epoch)."""
     layout = _state.Layout(folder)
-    state = _state.remove_handler(_state.load(layout), door, handler_id)
-    _state.save(layout, state)
+    with _locked_state(layout) as loaded:
+        state = _state.remove_handler(loaded, door, handler_id)
+        _state.save(layout, state)
     current = state.compartment(door).epoch
     click.echo(f"Handler {handler_id} removed from {door!r}.")
     if current:
@@ -166,20 +217,33 @@ def handler_remove(folder: Path, door: str, handler_id: str) -> None:
 def epoch(folder: Path, door: str, days: int, passphrase_file: Path | None) -> None:
     """Sign the compartment's next epoch with the command key."""
     layout = _state.Layout(folder)
-    state = _state.load(layout)
-    # Built (and refused) before the passphrase is asked for.
-    new = next_epoch(state, door, now=datetime.now(UTC), days=days)
-    passphrase = trusted.read_passphrase(passphrase_file, new=False)
-    keystore = trusted.unlock_keystore(layout.command_keystore, passphrase)
-    note = sign_epoch(state, new, keystore.signing_key)
-    # The state goes first: a crash between the two writes skips a number
-    # (harmless), where the other order could sign two different epochs
-    # under one number, which desks would rightly take for a split view.
-    _state.save(layout, _state.record_epoch(state, new))
-    path = layout.notes / epoch_note_name(new)
-    trusted.write_atomic(path, note.encode())
+    # The lock is held from reading the state, through the passphrase
+    # prompt, to writing the note: an epoch signed from a state that
+    # another command changed meanwhile could re-add a removed handler, or
+    # give its number to a second, different epoch.
+    with _locked_state(layout) as state:
+        # Numbered after both the state and the notes on disk (a state file
+        # restored from a backup lags behind them); built, and refused,
+        # before the passphrase is asked for.
+        newest_note = newest_epoch_note(door, _files.note_names(layout))
+        new = next_epoch(state, door, now=datetime.now(UTC), days=days, newest_note=newest_note)
+        passphrase = trusted.read_passphrase(passphrase_file, new=False)
+        keystore = trusted.unlock_keystore(layout.command_keystore, passphrase)
+        note = sign_epoch(state, new, keystore.signing_key)
+        # The state goes first: a crash between the two writes skips a
+        # number (harmless). The note never replaces one already signed,
+        # which desks would rightly take for a split view.
+        _state.save(layout, _state.record_epoch(state, new))
+        path = layout.notes / epoch_note_name(new)
+        _files.write_new(path, note.encode())
     click.echo(
         f"Epoch {new.number} of {door!r}: {len(new.handlers)} handler(s), "
         f"expires {new.expires:%Y-%m-%d %H:%M} UTC."
     )
     click.echo(f"Signed note: {path} (give it to the server operator).")
+    if not new.handlers:
+        click.echo(
+            f"Warning: epoch {new.number} lists no handler of {door!r}: only command can "
+            "read what is sent to it until a handler is added and a new epoch signed.",
+            err=True,
+        )

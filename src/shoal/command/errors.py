@@ -9,8 +9,10 @@
     ├── RequestError          the operator asked for what cannot be: an
     │                         unknown or duplicate door or handler, a
     │                         bundle of the wrong key type
-    └── EpochRefusedError     an epoch that must not be signed: no handler,
-                              or recipients of more than one key type
+    ├── EpochRefusedError     an epoch that must not be signed: no
+    │                         recipient at all, or recipients of more than
+    │                         one key type
+    └── BusyError             another command holds the state directory
 
 Problems with files, passphrases and bundles come from :mod:`shoal.trusted`.
 """
@@ -30,3 +32,7 @@ class RequestError(CommandError):
 
 class EpochRefusedError(CommandError):
     """An epoch was refused before signing: it would strand or mix recipients."""
+
+
+class BusyError(CommandError):
+    """Another shoal command holds the state directory's lock."""
