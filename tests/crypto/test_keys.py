@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from shoal import crypto
 from shoal.crypto import _bech32, errors
+from shoal.crypto._keys import identity_from_seed
 
 KEY_TYPES = list(crypto.KeyType)
 PREFIXES = {
@@ -196,12 +197,15 @@ def test_a_bad_checksum_is_rejected(key_type: crypto.KeyType) -> None:
 @given(
     st.sampled_from(KEY_TYPES),
     st.booleans(),
+    st.binary(min_size=32, max_size=32),
     st.data(),
 )
 def test_any_single_character_substitution_is_rejected(
-    key_type: crypto.KeyType, as_identity: bool, data: st.DataObject
+    key_type: crypto.KeyType, as_identity: bool, seed: bytes, data: st.DataObject
 ) -> None:
-    identity = crypto.generate_identity(key_type)
+    # The key comes from Hypothesis's own data, so a replayed example draws
+    # the same key (a fresh random one made the filter below flaky).
+    identity = identity_from_seed(seed, key_type)
     text = identity.secret_string() if as_identity else str(identity.recipient())
     position = data.draw(st.integers(0, len(text) - 1), label="position")
     alphabet = CHARSET + CHARSET.upper() + "1-bio!"
