@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import _pages_kit as kit
 import httpx
 import pytest
 from _server_kit import OrgKit, Stored, TestClient, handler_token, reply_item
@@ -30,43 +31,22 @@ def assert_no_script(html: str) -> None:
     assert "javascript:" not in html.lower()
 
 
-def codename_from(html: str) -> str:
-    match = re.search(r'<p class="codename">([a-z -]+)</p>', html)
-    assert match, html
-    return match.group(1)
-
-
 def form_token(client: TestClient, path: str = f"{NORTH}/") -> str:
-    """The token a page renders into its forms (and sets, if new, as a cookie)."""
-    page = client.get(path, follow_redirects=False)
-    assert page.status_code == 200, page.text
-    match = re.search(r'name="form_token" value="([A-Za-z0-9_-]+)"', page.text) or re.search(
-        r'\?form_token=([A-Za-z0-9_-]+)"', page.text
-    )
-    assert match, page.text
-    assert client.cookies["shoal_form"] == match.group(1)
-    return match.group(1)
+    return kit.form_token(client, path)
 
 
 def first_contact(client: TestClient) -> str:
-    token = form_token(client)
-    page = client.post(f"{NORTH}/first-contact", data={"form_token": token}, follow_redirects=False)
-    assert page.status_code == 200
-    return codename_from(page.text)
+    """A new contact, codename typed back: ready to write."""
+    return kit.new_contact(client)
 
 
 def login(client: TestClient, codename: str) -> httpx.Response:
-    token = form_token(client, f"{NORTH}/login")
-    return client.post(
-        f"{NORTH}/login",
-        data={"codename": codename, "form_token": token},
-        follow_redirects=False,
-    )
+    return kit.login(client, codename)
 
 
 def submit_url(client: TestClient) -> str:
     """The submit form's action: the token rides in its query string."""
-    return f"{NORTH}/submit?form_token={form_token(client, f'{NORTH}/submit')}"
+    return kit.submit_action(client)
 
 
 def test_the_landing_page_offers_both_ways_in_as_forms(client: TestClient) -> None:
@@ -82,16 +62,19 @@ def test_the_landing_page_offers_both_ways_in_as_forms(client: TestClient) -> No
 def test_first_contact_shows_the_codename_once_and_sets_a_strict_cookie(
     client: TestClient, stored: Stored
 ) -> None:
-    token = form_token(client)
-    page = client.post(f"{NORTH}/first-contact", data={"form_token": token}, follow_redirects=False)
+    page = kit.first_contact(client)
     assert_secure(page)
-    assert len(codename_from(page.text).split()) == 7
+    assert len(kit.codename_from(page.text).split()) == 7
     cookie = page.headers["set-cookie"]
     assert cookie.startswith("shoal_session=")
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
     assert "Max-Age" not in cookie and "expires" not in cookie.lower()
     assert stored.rows(schema.Contact) == 1
-    # The cookie is all it takes to write.
+    # The cookie is all it takes to write, once the codename is typed back.
+    assert client.get(f"{NORTH}/submit", follow_redirects=False).headers["location"] == (
+        f"{NORTH}/practice?notice=practice-first"
+    )
+    assert kit.practice(client, kit.codename_from(page.text)).status_code == 303
     assert client.get(f"{NORTH}/submit", follow_redirects=False).status_code == 200
 
 
@@ -114,7 +97,7 @@ def test_login_with_the_codename_sets_the_cookie_and_goes_to_the_form(
     )
     answer = login(client, codename)
     assert answer.status_code == 303
-    assert answer.headers["location"] == f"{NORTH}/submit"
+    assert answer.headers["location"] == f"{NORTH}/submit?notice=logged-in"
     assert "shoal_session=" in answer.headers["set-cookie"]
     form = client.get(f"{NORTH}/submit")
     assert form.status_code == 200
@@ -134,17 +117,18 @@ def test_a_plain_form_post_submits_and_redirects(client: TestClient, stored: Sto
         follow_redirects=False,
     )
     assert answer.status_code == 303
-    assert answer.headers["location"] == f"{NORTH}/submit?sent=1"
+    assert answer.headers["location"] == f"{NORTH}/submit?notice=sent"
     assert "Sent." in client.get(answer.headers["location"]).text
     assert stored.rows(schema.Item) == 2
 
 
-def test_a_refused_submission_shows_an_error_page(client: TestClient) -> None:
+def test_a_refused_submission_shows_the_form_again_with_the_error(client: TestClient) -> None:
     first_contact(client)
     page = client.post(submit_url(client), files=[("message", (None, ""))])
     assert page.status_code == 400
     assert_secure(page)
-    assert 'class="error"' in page.text and f'href="{NORTH}/"' in page.text
+    assert 'class="error"' in page.text and "Write a message or choose a file" in page.text
+    assert 'enctype="multipart/form-data"' in page.text
 
 
 def test_the_forms_never_accept_a_bearer(client: TestClient) -> None:
@@ -161,7 +145,8 @@ def test_replies_show_what_a_handler_signed_escaped_and_nothing_forged(
     client: TestClient, test_org: OrgKit
 ) -> None:
     first_contact(client)
-    assert client.post(submit_url(client), files=[("message", (None, "hello"))]).status_code == 200
+    sent = client.post(submit_url(client), files=[("message", (None, "hello"))])
+    assert sent.status_code == 200, sent.text
     north = test_org.compartments["north"]
     token = handler_token(client, north.handlers[0], north.compartment_id)
     auth = {"Authorization": f"Bearer {token}"}
@@ -187,8 +172,10 @@ def test_logout_ends_the_session_and_clears_the_cookie(client: TestClient, store
     first_contact(client)
     token = form_token(client, f"{NORTH}/replies")
     answer = client.post(f"{NORTH}/logout", data={"form_token": token}, follow_redirects=False)
-    assert answer.status_code == 303 and answer.headers["location"] == f"{NORTH}/"
+    assert answer.status_code == 303 and answer.headers["location"] == f"{NORTH}/goodbye"
     assert 'shoal_session=""' in answer.headers["set-cookie"]
+    goodbye = client.get(answer.headers["location"])
+    assert goodbye.status_code == 200 and "New Identity" in goodbye.text
     assert stored.rows(schema.Session) == 0
 
 
@@ -253,10 +240,10 @@ def test_a_post_from_another_site_is_refused_and_logs_nobody_in(
 
 @pytest.mark.parametrize("site", ["same-origin", "none"])
 def test_a_post_from_this_site_or_typed_passes(client: TestClient, site: str) -> None:
-    token = form_token(client)
+    landing = client.get(f"{NORTH}/").text
     answer = client.post(
         f"{NORTH}/first-contact",
-        data={"form_token": token},
+        data={"form_token": kit.hidden(landing, "form_token"), "once": kit.hidden(landing, "once")},
         headers={"Sec-Fetch-Site": site, "Origin": "null"},
         follow_redirects=False,
     )
@@ -280,7 +267,7 @@ def test_every_page_with_a_form_sets_a_strict_session_cookie_for_its_token(
     assert f'name="form_token" value="{token}"' in login_page.text
     first_contact(client)
     submit_page = client.get(f"{NORTH}/submit")
-    assert f'action="{NORTH}/submit?form_token={token}"' in submit_page.text
+    assert f'action="{NORTH}/submit?form_token={token}&amp;once=' in submit_page.text
     assert f'name="form_token" value="{token}"' in submit_page.text  # the logout button
     assert f'name="form_token" value="{token}"' in client.get(f"{NORTH}/replies").text
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import _pages_kit as pages
 import httpx
 import pytest
 from _server_kit import (
@@ -162,25 +162,19 @@ def test_contact_to_desk_and_back(client: httpx.Client, kit: OrgKit) -> None:
 def test_the_pages_work_with_plain_form_posts(client: httpx.Client) -> None:
     landing = client.get("/d/north/")
     assert landing.status_code == 200 and "<script" not in landing.text
-    # Each form carries the token its page set as the shoal_form cookie.
-    token = re.search(r'name="form_token" value="([^"]+)"', landing.text)
-    assert token
-    form = {"form_token": token.group(1)}
-    first = client.post("/d/north/first-contact", data=form)
-    codename = re.search(r'<p class="codename">([a-z -]+)</p>', first.text)
-    assert codename
+    first = pages.first_contact(client)
+    codename = pages.codename_from(first.text)
     client.cookies.delete("shoal_session")
-    login = client.post(
-        "/d/north/login", data=form | {"codename": codename.group(1)}, follow_redirects=False
-    )
+    login = pages.login(client, codename)
     assert login.status_code == 303
     sent = client.post(
-        f"/d/north/submit?form_token={token.group(1)}",
+        pages.submit_action(client),
         files=[("message", (None, "by form")), ("files", ("", b"", "application/octet-stream"))],
         follow_redirects=False,
     )
-    assert sent.status_code == 303 and sent.headers["location"].endswith("?sent=1")
+    assert sent.status_code == 303 and sent.headers["location"].endswith("?notice=sent")
     assert "Sent." in client.get(sent.headers["location"]).text
+    form = {"form_token": client.cookies["shoal_form"]}
     assert client.post("/d/north/logout", data=form).status_code == 303
     client.cookies.clear()
 

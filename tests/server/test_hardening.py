@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import _pages_kit as kit
 import pytest
 from _server_kit import ServerProcess
 
@@ -48,28 +49,25 @@ def test_the_forms_refuse_another_site_and_work_from_their_own_pages(
         landing = client.get("/d/north/")
         token = re.search(r'name="form_token" value="([^"]+)"', landing.text)
         assert token and client.cookies["shoal_form"] == token.group(1)
+        form = {"form_token": token.group(1), "once": kit.hidden(landing.text, "once")}
         forged = client.post(
-            "/d/north/first-contact",
-            data={"form_token": token.group(1)},
-            headers={"Sec-Fetch-Site": "cross-site"},
+            "/d/north/first-contact", data=form, headers={"Sec-Fetch-Site": "cross-site"}
         )
         assert forged.status_code == 403 and "shoal_session" not in client.cookies
         first = client.post(
             "/d/north/first-contact",
-            data={"form_token": token.group(1)},
+            data=form,
             headers={"Sec-Fetch-Site": "same-origin", "Origin": "null"},
         )
         assert first.status_code == 200 and "shoal_session" in client.cookies
-        form = client.get("/d/north/submit")
-        action = re.search(r'action="(/d/north/submit\?form_token=[^"]+)"', form.text)
-        assert action
+        assert kit.practice(client, kit.codename_from(first.text)).status_code == 303
         sent = client.post(
-            action.group(1),
+            kit.submit_action(client),
             files=[("message", (None, "hello")), ("files", ("a.txt", b"a file", "text/plain"))],
             headers={"Sec-Fetch-Site": "same-origin"},
             follow_redirects=False,
         )
-        assert sent.status_code == 303 and sent.headers["location"].endswith("?sent=1")
+        assert sent.status_code == 303 and sent.headers["location"].endswith("?notice=sent")
         out = client.post(
             "/d/north/logout", data={"form_token": token.group(1)}, follow_redirects=False
         )

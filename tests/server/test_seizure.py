@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import secrets
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import _pages_kit as kit
 import pytest
 from _server_kit import Compartment, ServerProcess, handler_token, new_org, shoal, wait_for
 
@@ -75,21 +75,15 @@ def test_nothing_a_contact_sent_is_on_disk_or_in_output(scene: Scene) -> None:
 
     with server.client() as client:
         # Each form carries the token its page set as the shoal_form cookie.
-        page_token = re.search(r'name="form_token" value="([^"]+)"', client.get("/d/north/").text)
-        assert page_token
-        form = {"form_token": page_token.group(1)}
-        first = client.post("/d/north/first-contact", data=form)
-        match = re.search(r'<p class="codename">([a-z -]+)</p>', first.text)
-        assert match
-        codename = match.group(1)
+        first = kit.first_contact(client)
+        codename = kit.codename_from(first.text)
+        form = {"form_token": client.cookies["shoal_form"]}
         secrets_planted.append(codename)
+        assert kit.practice(client, codename).status_code == 303
         client.cookies.delete("shoal_session")
-        form_login = client.post(
-            "/d/north/login", data=form | {"codename": codename}, follow_redirects=False
-        )
-        assert form_login.status_code == 303
+        assert kit.login(client, codename).status_code == 303
         sent = client.post(
-            f"/d/north/submit?form_token={page_token.group(1)}",
+            kit.submit_action(client),
             files=[
                 ("message", (None, message)),
                 ("files", (name, bytes(big), "application/octet-stream")),
@@ -97,7 +91,7 @@ def test_nothing_a_contact_sent_is_on_disk_or_in_output(scene: Scene) -> None:
             ],
             follow_redirects=False,
         )
-        assert sent.status_code == 303 and sent.headers["location"].endswith("sent=1")
+        assert sent.status_code == 303 and sent.headers["location"].endswith("notice=sent")
         session = client.cookies["shoal_session"]
         client.cookies.delete("shoal_session")
         api_login = client.post("/api/v1/doors/north/sessions", json={"codename": codename})

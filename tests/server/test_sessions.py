@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from shoal import crypto
 from shoal.server._config import load_config
-from shoal.server._sessions import LIFETIME, ContactSessions
+from shoal.server._sessions import IDLE, ContactSessions
 from shoal.server.errors import UnauthorizedError
 from shoal.store import create_db_engine, schema, session_factory
 
@@ -37,7 +37,7 @@ def test_a_session_opens_with_its_token(
     db: Session, clock: FakeClock, identity: crypto.AgeIdentity
 ) -> None:
     sessions = ContactSessions(clock)
-    token = sessions.create(db, CONTACT, identity)
+    token = sessions.create(db, CONTACT, identity, practiced=True)
     db.commit()
     opened = sessions.open(db, token)
     assert opened.contact_id == CONTACT
@@ -48,7 +48,7 @@ def test_a_session_opens_with_its_token(
 def test_the_stored_record_holds_neither_contact_nor_identity(
     db: Session, clock: FakeClock, identity: crypto.AgeIdentity
 ) -> None:
-    token = ContactSessions(clock).create(db, CONTACT, identity)
+    token = ContactSessions(clock).create(db, CONTACT, identity, practiced=True)
     db.commit()
     (row,) = db.query(schema.Session).all()
     assert token.split(".")[0] == row.id
@@ -73,7 +73,7 @@ def test_a_wrong_token_opens_nothing_and_ends_nothing(
     db: Session, clock: FakeClock, identity: crypto.AgeIdentity, damage: object
 ) -> None:
     sessions = ContactSessions(clock)
-    token = sessions.create(db, CONTACT, identity)
+    token = sessions.create(db, CONTACT, identity, practiced=True)
     db.commit()
     wrong = damage(token)  # type: ignore[operator]
     with pytest.raises(UnauthorizedError):
@@ -83,25 +83,69 @@ def test_a_wrong_token_opens_nothing_and_ends_nothing(
     assert sessions.open(db, token).contact_id == CONTACT
 
 
-def test_a_session_expires_after_two_hours_and_its_row_goes(
+def test_a_session_ends_after_an_idle_hour_and_its_row_goes(
     db: Session, clock: FakeClock, identity: crypto.AgeIdentity
 ) -> None:
     sessions = ContactSessions(clock)
-    token = sessions.create(db, CONTACT, identity)
+    token = sessions.create(db, CONTACT, identity, practiced=True)
     db.commit()
-    clock.advance(seconds=LIFETIME.total_seconds() - 1)
+    clock.advance(seconds=IDLE.total_seconds() - 1)
     sessions.open(db, token)
-    clock.advance(seconds=1)
+    clock.advance(seconds=IDLE.total_seconds())
     with pytest.raises(UnauthorizedError):
         sessions.open(db, token)
     assert db.query(schema.Session).count() == 0
+
+
+def test_each_use_restarts_the_idle_time(
+    db: Session, clock: FakeClock, identity: crypto.AgeIdentity
+) -> None:
+    sessions = ContactSessions(clock)
+    token = sessions.create(db, CONTACT, identity, practiced=True)
+    db.commit()
+    for _ in range(5):  # five idle-times long in all, never idle for one
+        clock.advance(seconds=IDLE.total_seconds() - 60)
+        sessions.open(db, token)
+    (row,) = db.query(schema.Session).all()
+    before = row.record
+    sessions.open(db, token)
+    # A new record each time: the end time is inside the ciphertext only.
+    assert db.query(schema.Session).one().record != before
+
+
+def test_renew_keeps_a_session_that_a_long_upload_outlasted(
+    db: Session, clock: FakeClock, identity: crypto.AgeIdentity
+) -> None:
+    sessions = ContactSessions(clock)
+    token = sessions.create(db, CONTACT, identity, practiced=True)
+    db.commit()
+    sessions.open(db, token)  # the upload starts
+    clock.advance(seconds=IDLE.total_seconds() * 3)  # and takes three hours
+    sessions.renew(db, token)
+    db.commit()
+    assert sessions.open(db, token).contact_id == CONTACT
+
+
+def test_practice_is_recorded_and_only_ever_turned_on(
+    db: Session, clock: FakeClock, identity: crypto.AgeIdentity
+) -> None:
+    sessions = ContactSessions(clock)
+    token = sessions.create(db, CONTACT, identity, practiced=False)
+    db.commit()
+    assert sessions.open(db, token).practiced is False
+    sessions.renew(db, token, practiced=True)
+    db.commit()
+    assert sessions.open(db, token).practiced is True
+    sessions.renew(db, token)
+    db.commit()
+    assert sessions.open(db, token).practiced is True
 
 
 def test_ending_a_session_deletes_its_row(
     db: Session, clock: FakeClock, identity: crypto.AgeIdentity
 ) -> None:
     sessions = ContactSessions(clock)
-    token = sessions.create(db, CONTACT, identity)
+    token = sessions.create(db, CONTACT, identity, practiced=True)
     db.commit()
     sessions.end(db, token)
     db.commit()
@@ -114,13 +158,13 @@ def test_rows_of_dead_sessions_are_swept(
     db: Session, clock: FakeClock, identity: crypto.AgeIdentity
 ) -> None:
     sessions = ContactSessions(clock)
-    sessions.create(db, CONTACT, identity)
+    sessions.create(db, CONTACT, identity, practiced=True)
     db.commit()
     clock.advance(days=2)
-    sessions.create(db, CONTACT, identity)
+    sessions.create(db, CONTACT, identity, practiced=True)
     db.commit()
     assert db.query(schema.Session).count() == 1
 
 
-def test_lifetime_is_two_hours() -> None:
-    assert timedelta(hours=2) == LIFETIME
+def test_idle_time_is_an_hour() -> None:
+    assert timedelta(hours=1) == IDLE

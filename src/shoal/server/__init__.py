@@ -12,11 +12,14 @@ Modules, one concept each:
   ``_doors`` (the verified epoch behind each door);
 - contacts: ``_sessions`` (encrypted session records), ``_multipart`` and
   ``_intake`` (streaming uploads into sealed items), ``_replies`` (which
-  replies a contact may see), ``_contacts`` (the service);
+  replies a contact may see), ``_spent`` (forms that act once),
+  ``_questionnaire`` (a door's offer-of-services form and its answers),
+  ``_contacts`` (the service);
 - handlers: ``_handlers`` (the service);
 - HTTP: ``_contact_pages``, ``_contact_api``, ``_handler_api``, with
   ``_bodies`` (bounded bodies), ``_credentials``, ``_models`` (JSON shapes),
-  ``_pages`` (templates), ``_messages`` (user-facing strings), ``_headers``
+  ``_pages`` (templates), ``_i18n`` (languages and catalogs), ``_services``
+  (the questionnaire in one language), ``_messages`` (user-facing strings), ``_headers``
   and ``_failures`` (headers and answers for everything), ``_app``;
 - the operator: ``_admin`` and ``cli``; and ``errors``, the tree of what is raised.
 """

@@ -27,8 +27,10 @@ from ._failures import ErrorGuard, install_error_answers
 from ._handler_api import handler_api
 from ._handlers import HandlerService
 from ._headers import SecurityHeaders
+from ._i18n import Catalogs
 from ._intake import Intake
 from ._pages import Pages
+from ._questionnaire import load_questionnaires
 from ._sessions import ContactSessions
 
 PARTIALS_KEPT_SECONDS = 24 * 3600
@@ -58,7 +60,8 @@ def create_app(data_dir: Path | str, *, clock: Clock = utc_now) -> FastAPI:
         clock=clock,
     )
     handlers = HandlerService(db=db, doors=doors, blobs=blobs, limits=limits, clock=clock)
-    pages = Pages()
+    pages = Pages(Catalogs())
+    questionnaires = load_questionnaires(config.questionnaires_dir)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -74,12 +77,12 @@ def create_app(data_dir: Path | str, *, clock: Clock = utc_now) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.include_router(contact_pages(contacts, pages, limits))
+    app.include_router(contact_pages(contacts, pages, limits, questionnaires))
     app.include_router(contact_api(contacts, limits))
     app.include_router(handler_api(handlers, limits))
     app.mount("/static", StaticFiles(packages=[("shoal.server", "static")]), name="static")
     install_error_answers(app, pages)
     # Added last is outermost: headers go on everything the guard answers.
-    app.add_middleware(ErrorGuard)
+    app.add_middleware(ErrorGuard, pages=pages)
     app.add_middleware(SecurityHeaders)
     return app

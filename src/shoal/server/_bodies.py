@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 import pydantic
 from fastapi import Request
-from starlette.requests import ClientDisconnect
 
 from . import _messages as msg
 from .errors import BadRequestError, ClientGoneError, TooLargeError
@@ -30,16 +29,24 @@ async def body_chunks(request: Request, limit: int, too_large: str) -> AsyncIter
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise TooLargeError(too_large)
+    # ASGI messages, not Request.stream(): the last one is known when it
+    # arrives (see drain), and a disconnect is an exception of our own.
     total = 0
-    try:
-        async for chunk in request.stream():
-            total += len(chunk)
-            if total > limit:
-                raise TooLargeError(too_large)
-            if chunk:
-                yield chunk
-    except ClientDisconnect:
-        raise ClientGoneError("the client disconnected") from None
+    while True:
+        message = await request.receive()
+        if message["type"] != "http.request":
+            raise ClientGoneError("the client disconnected")
+        last = not message.get("more_body", False)
+        if last:
+            request.state.body_read = True
+        chunk = message.get("body", b"")
+        total += len(chunk)
+        if total > limit:
+            raise TooLargeError(too_large)
+        if chunk:
+            yield chunk
+        if last:
+            return
 
 
 async def read_small(request: Request, limit: int) -> bytes:
@@ -67,8 +74,10 @@ async def read_json(request: Request, model: type[_Model], limit: int) -> _Model
         raise BadRequestError(describe_invalid(exc.errors(include_input=False))) from None
 
 
-async def read_form(request: Request, limit: int) -> dict[str, str]:
-    """An ``application/x-www-form-urlencoded`` body (the HTML login form)."""
+async def read_form(
+    request: Request, limit: int, max_fields: int = MAX_FORM_FIELDS
+) -> dict[str, list[str]]:
+    """An ``application/x-www-form-urlencoded`` body: each name's values."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != (
         "application/x-www-form-urlencoded"
     ):
@@ -76,11 +85,36 @@ async def read_form(request: Request, limit: int) -> dict[str, str]:
     raw = await read_small(request, limit)
     try:
         pairs = urllib.parse.parse_qsl(
-            raw.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS
+            raw.decode("utf-8"), keep_blank_values=True, max_num_fields=max_fields
         )
     except (UnicodeDecodeError, ValueError):
         raise BadRequestError(msg.MALFORMED_REQUEST) from None
-    return dict(pairs)
+    form: dict[str, list[str]] = {}
+    for name, value in pairs:
+        form.setdefault(name, []).append(value)
+    return form
+
+
+async def drain(request: Request, limit: int) -> None:
+    """Read and drop what is left of a refused body, up to ``limit``.
+
+    A browser still sending an upload when the server answers and closes
+    the connection shows "connection reset" instead of the answer, so a
+    page refusing an upload midway reads the rest first (bounded: past
+    ``limit`` the connection is closed after all).
+    """
+    if getattr(request.state, "body_read", False):
+        return  # another receive() would wait for the client to hang up
+    # ASGI messages directly: Starlette's stream() refuses a second reader
+    # even when the first stopped midway.
+    total = 0
+    while total <= limit:
+        message = await request.receive()
+        if message["type"] != "http.request":
+            return  # the client went away
+        total += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 def json_body_doc(model: type[pydantic.BaseModel]) -> dict[str, Any]:

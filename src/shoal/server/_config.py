@@ -24,6 +24,8 @@ from .errors import ConfigError
 
 CONFIG_NAME = "server.json"
 BLOBS_NAME = "blobs"
+#: ``<door>.toml`` per compartment that takes offers of services.
+QUESTIONNAIRES_NAME = "questionnaires"
 DATABASE_NAME = "shoal.db"
 
 
@@ -67,6 +69,10 @@ class ServerConfig:
     @property
     def blobs_dir(self) -> Path:
         return self.data_dir / BLOBS_NAME
+
+    @property
+    def questionnaires_dir(self) -> Path:
+        return self.data_dir / QUESTIONNAIRES_NAME
 
 
 def default_database(data_dir: Path) -> str:

@@ -11,11 +11,15 @@ match. Nothing here logs; nothing it raises carries what the contact sent.
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
 from fastapi import Request
-from sqlalchemy import select
+from sqlalchemy import delete, exists, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -28,7 +32,10 @@ from ._doors import Door, Doors
 from ._intake import Intake
 from ._replies import open_reply
 from ._sessions import ContactSession, ContactSessions
-from .errors import DiskFullError, UnauthorizedError
+from ._spent import spend
+from .errors import ConflictError, DiskFullError, UnauthorizedError
+
+APPLICATION_KIND = "application"
 
 
 @dataclass(frozen=True, repr=False)
@@ -77,9 +84,13 @@ class ContactService:
         with self._db() as db:
             self._doors.open(db, door)
 
-    def first_contact(self, door: str) -> FirstContact:
-        with self._db() as db:
+    def first_contact(self, door: str, once: str | None = None) -> FirstContact:
+        """A new contact and its session; ``once`` (a page's form) makes a
+        second request with the same form a :class:`ConflictError`."""
+        with self._db() as db, _spent_once(db, msg.ALREADY_GOT_CODENAME):
             opened = self._doors.open(db, door)
+            if once is not None:
+                spend(db, once, self._clock(), msg.ALREADY_GOT_CODENAME)
             codename = crypto.generate_codename()
             keys = crypto.derive_contact_keys(
                 codename, opened.organization.salt, opened.organization.key_type
@@ -93,7 +104,8 @@ class ContactService:
                 day=day_of(self._clock()),
             )
             db.add(contact)
-            session = self._sessions.create(db, contact.id, keys.identity)
+            # Not practiced: the pages ask for the codename back first.
+            session = self._sessions.create(db, contact.id, keys.identity, practiced=False)
             db.commit()
         return FirstContact(codename, session)
 
@@ -113,13 +125,51 @@ class ContactService:
             # Unknown and cut take this one branch and one message.
             if contact is None or not contact.accepted:
                 raise UnauthorizedError(msg.WRONG_CODENAME)
-            session = self._sessions.create(db, contact.id, keys.identity)
+            session = self._sessions.create(db, contact.id, keys.identity, practiced=True)
             db.commit()
         return session
 
-    def check_session(self, door: str, token: str | None) -> None:
+    def check_session(self, door: str, token: str | None) -> ContactSession:
         with self._db() as db:
-            self._authenticate(db, door, token)
+            return self._authenticate(db, door, token)[1]
+
+    def is_own_codename(self, door: str, token: str | None, codename: str) -> bool:
+        """Whether ``codename`` is the one of this session's contact.
+
+        Nothing is stored either way: a new contact typing it back
+        (practice) or the codename page shown again in another language.
+        """
+        with self._db() as db:
+            opened, session = self._authenticate(db, door, token)
+            contact = db.get(schema.Contact, session.contact_id)
+            keys = crypto.derive_contact_keys(
+                codename, opened.organization.salt, opened.organization.key_type
+            )
+            return contact is not None and hmac.compare_digest(contact.lookup_id, keys.lookup_id)
+
+    def practiced(self, door: str, token: str | None, codename: str) -> bool:
+        """Mark the session practiced if ``codename`` is its contact's."""
+        if not self.is_own_codename(door, token, codename):
+            return False
+        with self._db() as db:
+            self._sessions.renew(db, token, practiced=True)
+            db.commit()
+        return True
+
+    def start_over(self, door: str, token: str | None) -> None:
+        """Forget a new contact who lost the codename before using it.
+
+        Only a contact with nothing stored goes: one who has sent anything
+        keeps it (the session just ends), since that is not for a session
+        to destroy.
+        """
+        with self._db() as db:
+            _, session = self._authenticate(db, door, token)
+            self._sessions.end(db, token)
+            used = db.scalar(select(exists().where(schema.Item.contact_id == session.contact_id)))
+            if not used:
+                db.execute(delete(schema.Contact).where(schema.Contact.id == session.contact_id))
+            db.commit()
 
     def logout(self, door: str, token: str | None) -> None:
         """End the session; works even at a closed door (``door`` is unused:
@@ -128,23 +178,79 @@ class ContactService:
             self._sessions.end(db, token)
             db.commit()
 
-    async def submit(self, door: str, token: str | None, request: Request) -> list[str]:
+    async def submit(
+        self,
+        door: str,
+        token: str | None,
+        request: Request,
+        *,
+        once: str | None = None,
+        message: bytearray | None = None,
+    ) -> list[str]:
         """Seal and store the request's multipart body; returns item ids.
 
         The session is checked before a byte of the body is read, and rows
-        are written only once every blob is durable.
+        are written only once every blob is durable; the form's ``once``
+        is spent in the same transaction. ``message`` receives the start of
+        the message text (``Intake.seal``), for a page to show it again if
+        the submission is refused.
         """
         opened, session = await run_in_threadpool(self._authenticate_alone, door, token)
         try:
-            refs = await self._intake.seal(request, opened.epoch.recipients())
+            refs = await self._intake.seal(request, opened.epoch.recipients(), message)
         except StorageFullError:
             raise DiskFullError(msg.DISK_FULL) from None
+        return await self._record_or_discard(opened, session, token, refs, once)
+
+    async def apply(self, door: str, token: str | None, content: bytes, once: str | None) -> str:
+        """Store a questionnaire's answers as one item of kind "application"."""
+        opened, session = await run_in_threadpool(self._authenticate_alone, door, token)
+        header = {"kind": APPLICATION_KIND, "time": self._intake.timestamp()}
+        sealed = crypto.encrypt_item(opened.epoch.recipients(), header, content)
         try:
-            return await run_in_threadpool(self._record, opened, session, refs)
+            ref = await run_in_threadpool(self._blobs.put, [sealed])
+        except StorageFullError:
+            raise DiskFullError(msg.DISK_FULL) from None
+        return (await self._record_or_discard(opened, session, token, [ref], once))[0]
+
+    async def _record_or_discard(
+        self,
+        opened: Door,
+        session: ContactSession,
+        token: str | None,
+        refs: list[BlobRef],
+        once: str | None,
+    ) -> list[str]:
+        try:
+            return await run_in_threadpool(self._record, opened, session, token, refs, once)
         except BaseException:
             for ref in refs:
                 self._blobs.discard(ref)
             raise
+
+    def delete_replies(self, door: str, token: str | None, item_id: str | None = None) -> None:
+        """Delete one of the contact's replies, or all of them (``None``).
+
+        The rows go first, in one transaction, then the ciphertext: a crash
+        between leaves only an orphaned blob, never a row without one.
+        Deleting what is already gone is not an error (a reload).
+        """
+        with self._db() as db:
+            opened, session = self._authenticate(db, door, token)
+            query = select(schema.Item).where(
+                schema.Item.contact_id == session.contact_id,
+                schema.Item.compartment_id == opened.compartment_id,
+                schema.Item.direction == "out",
+            )
+            if item_id is not None:
+                query = query.where(schema.Item.id == item_id)
+            rows = db.scalars(query).all()
+            blob_ids = [row.blob_id for row in rows]
+            for row in rows:
+                db.delete(row)
+            db.commit()
+        for blob_id in blob_ids:
+            self._blobs.delete(blob_id)
 
     def replies(self, door: str, token: str | None) -> list[ShownReply]:
         """The replies this contact may see, oldest first (``_replies.py``)."""
@@ -190,7 +296,14 @@ class ContactService:
             raise UnauthorizedError(msg.NO_SESSION)
         return opened, session
 
-    def _record(self, opened: Door, session: ContactSession, refs: list[BlobRef]) -> list[str]:
+    def _record(
+        self,
+        opened: Door,
+        session: ContactSession,
+        token: str | None,
+        refs: list[BlobRef],
+        once: str | None,
+    ) -> list[str]:
         day = day_of(self._clock())
         rows = [
             schema.Item(
@@ -204,8 +317,12 @@ class ContactService:
             )
             for ref in refs
         ]
-        with self._db() as db:
+        with self._db() as db, _spent_once(db, msg.ALREADY_SENT):
+            if once is not None:
+                spend(db, once, self._clock(), msg.ALREADY_SENT)
             db.add_all(rows)
+            # However long the upload took, its sender stays logged in.
+            self._sessions.renew(db, token)
             db.commit()
         return [row.id for row in rows]
 
@@ -217,3 +334,14 @@ class ContactService:
         except BlobNotFoundError:
             return None
         return data if len(data) <= self._limits.max_reply else None
+
+
+@contextmanager
+def _spent_once(db: Session, already: str) -> Iterator[None]:
+    """Two processes that both passed ``spend``'s check collide on its
+    primary key at commit: the loser stored nothing, like any second try."""
+    try:
+        yield
+    except IntegrityError:
+        db.rollback()
+        raise ConflictError(already) from None

@@ -26,7 +26,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import org
 from . import _messages as msg
 from ._bodies import describe_invalid
-from ._pages import Pages
+from ._i18n import choose
+from ._pages import Pages, View
 from .errors import ClientGoneError, RequestError
 
 logger = logging.getLogger("shoal.server")
@@ -43,11 +44,17 @@ def _door_in(path: str) -> str | None:
 
 
 def error_answer(request: Request, pages: Pages, status: int, message: str) -> Response:
+    """The error page under ``/d/``, JSON elsewhere; in the request's language."""
+    language = choose(request.query_params.get("lang"), request.headers.get("accept-language"))
+    said = pages.catalogs.gettext(language.code, message)
     if request.url.path.startswith(PAGES_PREFIX):
         # A way back to the door's start, unless there may be no such door.
         door = _door_in(request.url.path) if status != 404 else None
-        return pages.render("error.html", status, message=message, door=door)
-    return JSONResponse({"error": message}, status_code=status)
+        # The switcher reloads the page where a GET failed, else the start.
+        here = request.url.path if request.method == "GET" or door is None else f"/d/{door}/"
+        view = View(language, door, here)
+        return pages.render("error.html", view, status, message=said)
+    return JSONResponse({"error": said}, status_code=status)
 
 
 # SQLite says so in words; PostgreSQL by SQLSTATE 53100 (disk_full).
@@ -94,8 +101,9 @@ def install_error_answers(app: FastAPI, pages: Pages) -> None:
 class ErrorGuard:
     """Outermost catch: a sanitized log line and a bare 500."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, pages: Pages) -> None:
         self.app = app
+        self.pages = pages
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -119,5 +127,5 @@ class ErrorGuard:
             )
             logger.error("unexpected %s at %s", type(exc).__name__, frames)
             if not started:
-                answer = JSONResponse({"error": msg.INTERNAL_ERROR}, status_code=500)
+                answer = error_answer(Request(scope), self.pages, 500, msg.INTERNAL_ERROR)
                 await answer(scope, receive, send)

@@ -36,6 +36,8 @@ MESSAGE_FIELD = "message"
 FILES_FIELD = "files"
 DEFAULT_FILE_TYPE = "application/octet-stream"
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+#: How much of a refused message is given back to the contact's page.
+KEPT_MESSAGE = 256 * 1024
 
 
 #: OpenAPI ``requestBody`` of a submission (FastAPI cannot infer it: the
@@ -67,10 +69,25 @@ class Intake:
         self._limits = limits
         self._clock = clock
 
-    async def seal(self, request: Request, recipients: Sequence[crypto.Recipient]) -> list[BlobRef]:
+    def timestamp(self) -> str:
+        """The exact time items carry inside their envelope."""
+        return self._clock().strftime(_TIME_FORMAT)
+
+    async def seal(
+        self,
+        request: Request,
+        recipients: Sequence[crypto.Recipient],
+        message: bytearray | None = None,
+    ) -> list[BlobRef]:
         """Seal every non-empty part of the request's body; returns the
         stored blobs in body order. Raises :class:`BadRequestError` if there
-        was nothing to send."""
+        was nothing to send.
+
+        ``message``, if given, receives the message text's first
+        :data:`KEPT_MESSAGE` bytes as they stream past, so that a page can
+        give the contact back what they typed if the submission is refused
+        (a file too many, too large). It lives in this request's memory only.
+        """
         parser = MultipartEvents(
             boundary_of(request.headers.get("content-type")),
             max_header=self._limits.max_part_header,
@@ -99,7 +116,9 @@ class Intake:
                     if first is PART_END:
                         continue
                     sealer = crypto.ItemSealer(recipients, header)
-                    stored.append(await self._blobs.put_async(_sealed(sealer, first, events)))
+                    kept = message if header["kind"] == "message" else None
+                    sealing = _sealed(sealer, first, events, kept)
+                    stored.append(await self._blobs.put_async(sealing))
             if not stored:
                 raise BadRequestError(msg.NOTHING_TO_SEND)
         except BaseException:
@@ -117,7 +136,7 @@ class Intake:
         parser.finish()
 
     def _header(self, part: PartStart) -> Mapping[str, Any]:
-        time = self._clock().strftime(_TIME_FORMAT)
+        time = self.timestamp()
         if part.name == MESSAGE_FIELD:
             return {"kind": "message", "time": time}
         if part.name == FILES_FIELD:
@@ -131,7 +150,10 @@ class Intake:
 
 
 async def _sealed(
-    sealer: crypto.ItemSealer, first: Event, events: AsyncIterator[Event]
+    sealer: crypto.ItemSealer,
+    first: Event,
+    events: AsyncIterator[Event],
+    kept: bytearray | None,
 ) -> AsyncIterator[bytes]:
     """One part's ciphertext, pulling its content from the shared event
     stream up to the part's end (the caller's loop resumes after it)."""
@@ -139,6 +161,8 @@ async def _sealed(
     while event is not PART_END:
         if not isinstance(event, bytes):
             raise BadRequestError(msg.MALFORMED_UPLOAD)
+        if kept is not None and len(kept) < KEPT_MESSAGE:
+            kept += event[: KEPT_MESSAGE - len(kept)]
         for chunk in sealer.update(event):
             yield chunk
         # The stream ends only after the closing boundary, which follows

@@ -1,46 +1,81 @@
 """Every user-facing string the server's Python code produces.
 
 Page texts live in the templates; what code says (mostly errors) lives
-here, in English, as the msgids a later issue hands to gettext. None of
-them may be built from what a peer sent: an error never echoes input.
+here, as English msgids marked with ``N_`` for extraction and translated
+where they are shown (``_i18n.py``). None of them may be built from what a
+peer sent: an error never echoes input.
 """
 
 from __future__ import annotations
 
+from ._i18n import N_
+
 # Doors and sessions.
-NO_SUCH_DOOR = "There is no door here."
-DOOR_CLOSED = "This door is closed for now. Please try again later."
-WRONG_CODENAME = "That codename does not open this door. Check each word and try again."
-NO_SESSION = "Your session has ended. Enter your codename to continue."
-CROSS_SITE_FORM = (
+NO_SUCH_DOOR = N_("There is no door here.")
+DOOR_CLOSED = N_("This door is closed for now. Please try again later.")
+WRONG_CODENAME = N_("That codename does not open this door. Check each word and try again.")
+NO_SESSION = N_("Your session has ended. Enter your codename to continue.")
+SESSION_IDLE = N_(
+    "For your safety, your session ended after a time without activity. "
+    "Enter your codename to continue."
+)
+SESSION_ENDED_UNSENT = N_(
+    "Your session ended before this was sent, so nothing was sent. "
+    "Enter your codename, then send it again."
+)
+ALREADY_GOT_CODENAME = N_(
+    "You already received a codename from this page. If you kept it, type it "
+    "below; if not, start again with a new one."
+)
+PRACTICE_WRONG = N_(
+    "That is not the codename you were given. Check each word against where "
+    "you kept it, and try again."
+)
+PRACTICE_FIRST = N_("Before anything else, type your codename back once.")
+LOGGED_IN = N_("You are logged in. Your conversation continues here.")
+PRACTICE_DONE = N_("Well done: you have your codename. Keep it safe, and write to us.")
+PRACTICE_DONE_SERVICES = N_("Well done: you have your codename. Keep it safe.")
+CROSS_SITE_FORM = N_(
     "This form was sent from another site, so it was refused and nothing was done. "
     "Type this page's address yourself and try again."
 )
-FORM_EXPIRED = (
+FORM_EXPIRED = N_(
     "This form has expired or did not come from this site, so nothing was done. "
     "Reload the page and try again."
 )
 
 # Submissions.
-MALFORMED_UPLOAD = "The upload was malformed or incomplete. Nothing was stored."
-UNEXPECTED_FIELD = "The upload has a field this form does not have. Nothing was stored."
-NOTHING_TO_SEND = "Write a message or choose a file to send."
-BODY_TOO_LARGE = "The upload is too large. Nothing was stored."
-TOO_MANY_FILES = "Too many files in one upload. Nothing was stored."
-DISK_FULL = "The server cannot store anything more right now. Nothing was stored."
+MALFORMED_UPLOAD = N_("The upload was malformed or incomplete. Nothing was stored.")
+UNEXPECTED_FIELD = N_("The upload has a field this form does not have. Nothing was stored.")
+NOTHING_TO_SEND = N_("Write a message or choose a file to send.")
+BODY_TOO_LARGE = N_("The upload is too large. Nothing was stored.")
+TOO_MANY_FILES = N_("Too many files in one upload. Nothing was stored.")
+DISK_FULL = N_("The server cannot store anything more right now. Nothing was stored.")
+SENT = N_("Sent. Thank you. Come back in a few days for our reply.")
+ALREADY_SENT = N_("This was already sent, and it was stored only once.")
+CHOOSE_FILES_AGAIN = N_(
+    "Your message is kept below, but files have to be chosen again: browsers do not keep them."
+)
+REPLY_DELETED = N_("The reply was deleted.")
+REPLIES_DELETED = N_("All replies were deleted.")
+
+# Offers of services (the questionnaire).
+NO_QUESTIONNAIRE = N_("This door does not take offers of services.")
+FIX_ANSWERS = N_("Some answers need a change. Nothing was sent yet.")
+APPLICATION_SENT = N_("Your offer was sent. Thank you. Come back in a few days for our answer.")
 
 # Requests in general.
-MALFORMED_REQUEST = "The request is malformed."
-REQUEST_TOO_LARGE = "The request is too large."
-NOT_FOUND = "Not found."
-METHOD_NOT_ALLOWED = "This address does not take that method."
-INTERNAL_ERROR = "Something went wrong on the server. Nothing was stored."
+MALFORMED_REQUEST = N_("The request is malformed.")
+REQUEST_TOO_LARGE = N_("The request is too large.")
+NOT_FOUND = N_("Not found.")
+METHOD_NOT_ALLOWED = N_("This address does not take that method.")
+INTERNAL_ERROR = N_("Something went wrong on the server. Nothing was stored.")
 
 # Handlers (the desk).
-HANDLER_LOGIN_FAILED = "The login failed: the challenge, key or signature was not accepted."
-HANDLER_NOT_LOGGED_IN = "Not logged in: the token is missing, unknown or expired."
-NO_SUCH_CONTACT = "No such contact in this compartment."
-NO_SUCH_BLOB = "No such blob in this compartment."
-CONTACT_CUT = "Ties with this contact are cut: it can receive no replies."
-NOT_AN_AGE_FILE = "A reply must be an age file."
-REPLY_TOO_LARGE = "The reply is too large."
+HANDLER_LOGIN_FAILED = N_("The login failed: the challenge, key or signature was not accepted.")
+HANDLER_NOT_LOGGED_IN = N_("Not logged in: the token is missing, unknown or expired.")
+NO_SUCH_CONTACT = N_("No such contact in this compartment.")
+NO_SUCH_BLOB = N_("No such blob in this compartment.")
+CONTACT_CUT = N_("Ties with this contact are cut: it can receive no replies.")
+NOT_AN_AGE_FILE = N_("A reply must be an age file.")
+REPLY_TOO_LARGE = N_("The reply is too large.")

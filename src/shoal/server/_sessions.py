@@ -3,7 +3,8 @@ only the contact's cookie holds (DESIGN.md, "Contacts' sessions").
 
     cookie / bearer:  <session id>.<base64url 32-byte key>
     sessions row:     id, day, record = nonce || ChaCha20-Poly1305(key,
-                      {"contact", "identity", "expires"}, aad = id)
+                      {"contact", "identity", "practiced", "expires"},
+                      aad = id)
 
 A seized database shows random ids and ciphertext; a stolen cookie without
 the database shows a random id and a random key: neither alone names the
@@ -15,6 +16,11 @@ Any server process can open any session: there is nothing in memory. The
 AEAD is pyca's directly: this is the server's own record format, not an
 age file, and the session id as associated data stops a record from being
 moved to another row.
+
+A session ends after :data:`IDLE` without a request: every request that
+opens it moves its end forward (a new record under the same key), so no
+clock time leaves the ciphertext. ``practiced`` says the contact has typed
+their codename back once (a new contact must, before anything else).
 """
 
 from __future__ import annotations
@@ -39,7 +45,10 @@ from ._clock import Clock, day_of
 from .errors import UnauthorizedError
 
 COOKIE_NAME = "shoal_session"
-LIFETIME = timedelta(hours=2)
+#: Long enough to write a long message over a slow Tor circuit; the page
+#: that holds the form says how long.
+IDLE = timedelta(minutes=60)
+IDLE_MINUTES = int(IDLE.total_seconds()) // 60
 _KEY_SIZE = 32
 _NONCE_SIZE = 12
 _TOKEN = re.compile(r"\A([0-9a-f]{32})\.([A-Za-z0-9_-]{43})\Z")
@@ -51,6 +60,7 @@ class ContactSession:
 
     contact_id: str
     identity: crypto.AgeIdentity
+    practiced: bool
 
     def __repr__(self) -> str:
         return "ContactSession(…)"
@@ -79,41 +89,52 @@ class ContactSessions:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
 
-    def create(self, db: Session, contact_id: str, identity: crypto.AgeIdentity) -> str:
+    def create(
+        self, db: Session, contact_id: str, identity: crypto.AgeIdentity, *, practiced: bool
+    ) -> str:
         """Store a new session for the contact; returns the cookie value."""
         now = self._clock()
-        # Sessions live two hours, so a row two days old is surely dead:
-        # sweeping here bounds the table without a background task.
+        # A session idle for an hour is dead, so a row two days old surely
+        # is: sweeping here bounds the table without a background task.
         yesterday = day_of(now - timedelta(days=1))
         db.execute(delete(schema.Session).where(schema.Session.day < yesterday))
         session_id = org.new_id()
         key = os.urandom(_KEY_SIZE)
-        plain = json.dumps(
-            {
-                "contact": contact_id,
-                "identity": identity.secret_string(),
-                "expires": (now + LIFETIME).isoformat(),
-            }
-        ).encode()
-        nonce = os.urandom(_NONCE_SIZE)
-        record = nonce + ChaCha20Poly1305(key).encrypt(nonce, plain, session_id.encode())
-        db.add(schema.Session(id=session_id, record=record, day=day_of(now)))
+        row = schema.Session(id=session_id, day=day_of(now))
+        self._seal(row, key, ContactSession(contact_id, identity, practiced))
+        db.add(row)
         return f"{session_id}.{_encode_key(key)}"
 
     def open(self, db: Session, token: str | None) -> ContactSession:
-        """The session ``token`` opens, or :class:`UnauthorizedError`.
+        """The session ``token`` opens, or :class:`UnauthorizedError`; its
+        idle time starts again (committed).
 
         An expired session's row is deleted (and committed) on the way out.
         """
         loaded = self._load(db, token)
         if loaded is None:
             raise UnauthorizedError(msg.NO_SESSION)
-        row, opened, expires = loaded
+        row, key, opened, expires = loaded
         if self._clock() >= expires:
             db.delete(row)
             db.commit()
-            raise UnauthorizedError(msg.NO_SESSION)
+            raise UnauthorizedError(msg.SESSION_IDLE)
+        self._seal(row, key, opened)
+        db.commit()
         return opened
+
+    def renew(self, db: Session, token: str | None, *, practiced: bool = False) -> None:
+        """Restart the idle time of a session that was open when a request
+        began, even if that request outlasted it (a long upload must not log
+        its sender out midway); ``practiced`` can only be turned on."""
+        loaded = self._load(db, token)
+        if loaded is not None:
+            row, key, opened, _ = loaded
+            self._seal(
+                row,
+                key,
+                ContactSession(opened.contact_id, opened.identity, opened.practiced or practiced),
+            )
 
     def end(self, db: Session, token: str | None) -> None:
         """Delete the session ``token`` opens; a dead one is already ended."""
@@ -121,9 +142,22 @@ class ContactSessions:
         if loaded is not None:
             db.delete(loaded[0])
 
+    def _seal(self, row: schema.Session, key: bytes, session: ContactSession) -> None:
+        plain = json.dumps(
+            {
+                "contact": session.contact_id,
+                "identity": session.identity.secret_string(),
+                "practiced": session.practiced,
+                "expires": (self._clock() + IDLE).isoformat(),
+            }
+        ).encode()
+        nonce = os.urandom(_NONCE_SIZE)
+        row.record = nonce + ChaCha20Poly1305(key).encrypt(nonce, plain, row.id.encode())
+        row.day = day_of(self._clock())
+
     def _load(
         self, db: Session, token: str | None
-    ) -> tuple[schema.Session, ContactSession, datetime] | None:
+    ) -> tuple[schema.Session, bytes, ContactSession, datetime] | None:
         parsed = _parse_token(token) if token else None
         row = db.get(schema.Session, parsed[0]) if parsed else None
         if parsed is None or row is None:
@@ -136,9 +170,13 @@ class ContactSessions:
             )
             fields = json.loads(plain)
             expires = datetime.fromisoformat(fields["expires"])
-            opened = ContactSession(fields["contact"], crypto.parse_identity(fields["identity"]))
+            opened = ContactSession(
+                fields["contact"],
+                crypto.parse_identity(fields["identity"]),
+                fields["practiced"] is True,
+            )
         except (InvalidTag, ValueError, KeyError, TypeError, crypto.KeyFormatError):
             # A wrong key is someone guessing at a session: it opens nothing
             # and ends nothing.
             return None
-        return row, opened, expires
+        return row, key, opened, expires

@@ -89,3 +89,13 @@ class HandlerToken(Base):
     handler_id: Mapped[str] = mapped_column(ID)  # key fingerprint (public)
     compartment_id: Mapped[str] = mapped_column(ForeignKey("compartments.id"))
     day: Mapped[date] = mapped_column(Date, index=True)
+
+
+class SpentForm(Base):
+    """A contact's form that was acted on, so that sending it twice (a
+    double click, a reload) acts once. The id is a hash of a random value
+    the page held: it names no one."""
+
+    __tablename__ = "spent_forms"
+    id_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)  # SHA-256
+    day: Mapped[date] = mapped_column(Date, index=True)
