@@ -16,11 +16,15 @@ import secrets
 import subprocess
 import sys
 import tempfile
+from importlib import resources
 from pathlib import Path
 
 import click
 
 DOORS = ("news", "field")
+#: The door whose contacts can offer their services (the example questionnaire).
+SERVICES_DOOR = "field"
+EXAMPLE_QUESTIONNAIRE = "questionnaire_example.toml"
 DEMO_WORK_FACTOR = "14"  # keystores open in ~50 ms: fine for a demo only
 
 
@@ -91,6 +95,11 @@ def build(root: Path, url: str, *, classic: bool = False) -> dict[str, str]:
     _shoal("admin", "init", "--data", str(server_dir), "--root-key", root_key)
     notes = sorted(str(p) for p in (command_dir / "notes").glob("*.note"))
     _shoal("admin", "import", "--data", str(server_dir), *notes)
+    # The operator's file that lets one door take offers of services.
+    questionnaires = server_dir / "questionnaires"
+    questionnaires.mkdir()
+    example = resources.files("shoal.server").joinpath(EXAMPLE_QUESTIONNAIRE).read_text("utf-8")
+    (questionnaires / f"{SERVICES_DOOR}.toml").write_text(example, "utf-8")
     return shown
 
 

@@ -102,4 +102,6 @@ def export_name(item_id: str, opened: Opened) -> str:
     """The name an item is exported under; the id keeps names unique."""
     if opened.kind == "file":
         return f"{item_id}-{safe_file_name(opened.header.get('name'))}"
+    if opened.kind == "application":
+        return f"{item_id}.json"
     return f"{item_id}.txt" if opened.kind in TEXT_KINDS else f"{item_id}.bin"

@@ -8,7 +8,8 @@ encryption"), checked against the accepted epochs:
 =========================================  ==========================================
 what the envelope holds                    verdict
 =========================================  ==========================================
-no signature, kind message or file         vouched for by the server only (web contact)
+no signature, kind message, file or        vouched for by the server only (web contact)
+application (an offer of services)
 no signature, any other kind (a reply)     rejected: forged
 signed by a handler of the current epoch   signed by that handler
 signed by a handler of an earlier epoch    signed by a former handler (say so)
@@ -32,7 +33,7 @@ from .. import crypto
 from ._trust import Trust
 
 #: Kinds the server seals for web contacts, who have no key to sign with.
-SERVER_KINDS = frozenset({"message", "file"})
+SERVER_KINDS = frozenset({"message", "file", "application"})
 
 
 class Standing(enum.Enum):

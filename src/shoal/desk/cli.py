@@ -23,6 +23,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from .. import crypto, org, trusted
 from ._api import HandlerAPI
+from ._application import INITIAL_STATE, parse_application
+from ._application import KIND as APPLICATION
 from ._items import TEXT_KINDS, Opened, export_name, open_item
 from ._reply import seal_reply
 from ._state import (
@@ -224,7 +226,7 @@ def list_command(folder: Path, passphrase_file: Path | None) -> None:
 @trusted.passphrase_file_option
 @click.argument("item_id")
 def read(folder: Path, passphrase_file: Path | None, item_id: str) -> None:
-    """Show a message or reply; for a file, its name and size."""
+    """Show a message, reply or offer of services; for a file, its name and size."""
     layout = Layout(folder)
     keystore = _unlock(layout, passphrase_file)
     trust = load_config(layout).trust()
@@ -234,13 +236,18 @@ def read(folder: Path, passphrase_file: Path | None, item_id: str) -> None:
     if not opened.verdict.acceptable:
         raise ItemError(f"item {item_id}: {opened.verdict.text}; not shown")
     click.echo(_describe(meta, opened))
-    if opened.kind in TEXT_KINDS:
+    if opened.kind in TEXT_KINDS or opened.kind == APPLICATION:
         # Opened a second time, into memory: only text items, which are small.
         content = io.BytesIO()
         open_item(path, keystore.identities, trust, meta, content)
-        text = content.getvalue().decode("utf-8", errors="replace")
-        click.echo(f"time: {_printable(str(opened.header.get('time', '?')))}\n")
-        click.echo(_printable(text))
+        click.echo(f"time: {_printable(str(opened.header.get('time', '?')))}")
+        if opened.kind == APPLICATION:
+            click.echo(f"contact state: {INITIAL_STATE} (no decision recorded yet)\n")
+            for line in parse_application(content.getvalue()).lines():
+                click.echo(_printable(line))
+        else:
+            click.echo("")
+            click.echo(_printable(content.getvalue().decode("utf-8", errors="replace")))
     else:
         name = _printable(str(opened.header.get("name", "?")))
         click.echo(f"file {name!r}, {opened.length} bytes: `shoal desk export` writes it out")

@@ -11,7 +11,7 @@ A client that disconnects mid-body raises :class:`ClientGoneError`.
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any, TypeVar
 
 import pydantic
@@ -24,16 +24,20 @@ _Model = TypeVar("_Model", bound=pydantic.BaseModel)
 MAX_FORM_FIELDS = 16
 
 
-async def body_chunks(request: Request, limit: int, too_large: str) -> AsyncIterator[bytes]:
-    """The body's chunks; :class:`TooLargeError` with ``too_large`` past ``limit``."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+async def body_chunks(
+    request: Request, limit: int, too_large: str, *, declared: bool = True
+) -> AsyncGenerator[bytes, None]:
+    """The body's chunks; :class:`TooLargeError` with ``too_large`` past
+    ``limit``, or at once if ``declared`` and Content-Length says it will be."""
+    length = request.headers.get("content-length", "")
+    if declared and length.isdigit() and int(length) > limit:
         raise TooLargeError(too_large)
     # ASGI messages, not Request.stream(): the last one is known when it
     # arrives (see drain), and a disconnect is an exception of our own.
     total = 0
     while True:
         message = await request.receive()
+        request.state.body_started = True
         if message["type"] != "http.request":
             raise ClientGoneError("the client disconnected")
         last = not message.get("more_body", False)

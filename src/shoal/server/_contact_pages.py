@@ -69,8 +69,8 @@ ONCE_FIELD = "once"
 _FORM_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 # "none": typed, bookmarked or reloaded; a form of ours is "same-origin".
 _OWN_FETCH_SITES = frozenset({"same-origin", "none"})
-#: Where a new contact goes once the codename is typed back.
-_NEXT_PAGES = {"submit": msg.PRACTICE_DONE, "services": msg.PRACTICE_DONE_SERVICES}
+#: Where a new contact goes once the codename is typed back, if not to write.
+SERVICES_NEXT = "services"
 #: What a page reached by redirect says: name in the address -> (text, is an error).
 NOTICES: Mapping[str, tuple[str, bool]] = {
     "sent": (msg.SENT, False),
@@ -372,8 +372,9 @@ def _newcomer_routes(router: APIRouter, shell: _Shell) -> None:
         if not ok:
             error = shell.says(request, msg.PRACTICE_WRONG)
             return shell.page(request, door, "practice.html", 401, next=follow, error=error)
-        notice = "practiced-services" if follow == "services" else "practiced"
-        return _see(request, door, follow, notice=notice)
+        if follow == SERVICES_NEXT:
+            return _see(request, door, SERVICES_NEXT, notice="practiced-services")
+        return _see(request, door, "submit", notice="practiced")
 
     @router.post("/start-over")
     async def start_over(door: str, request: Request) -> Response:
@@ -417,7 +418,10 @@ def _conversation_routes(router: APIRouter, shell: _Shell) -> None:
             raise  # not one of our forms: nothing of it to give back
         except RequestError as refused:
             # Refused as a whole (too large, too many files, nothing to send):
-            # the page comes back with the message as typed.
+            # the page comes back with the message as typed — read now if
+            # the body was refused for its declared size before any of it.
+            if not typed and not getattr(request.state, "body_started", False):
+                typed += await shell.service.first_message(request)
             await drain(request, shell.limits.max_body)
             error = shell.says(request, refused.message)
             message = typed.decode("utf-8", errors="ignore")
@@ -492,8 +496,9 @@ def _services_routes(router: APIRouter, shell: _Shell) -> None:
 
 
 def _next(values: Mapping[str, Any]) -> str:
-    """Where a new contact goes after the practice step: one of our pages."""
+    """Where a new contact goes after the practice step: :data:`SERVICES_NEXT`,
+    or "" for the usual (writing). Never any other page: it goes in links."""
     value = values.get("next")
     if isinstance(value, list):
         value = value[-1] if value else None
-    return value if value in _NEXT_PAGES else "submit"
+    return SERVICES_NEXT if value == SERVICES_NEXT else ""

@@ -202,6 +202,10 @@ class ContactService:
             raise DiskFullError(msg.DISK_FULL) from None
         return await self._record_or_discard(opened, session, token, refs, once)
 
+    async def first_message(self, request: Request) -> bytes:
+        """The start of a refused body's message (``Intake.first_message``)."""
+        return await self._intake.first_message(request)
+
     async def apply(self, door: str, token: str | None, content: bytes, once: str | None) -> str:
         """Store a questionnaire's answers as one item of kind "application"."""
         opened, session = await run_in_threadpool(self._authenticate_alone, door, token)

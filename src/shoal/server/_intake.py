@@ -127,6 +127,42 @@ class Intake:
             raise
         return stored
 
+    async def first_message(self, request: Request) -> bytes:
+        """The start of the message in a body refused before it was read
+        (its declared length is over the limit), for the page to give back.
+
+        The form puts the message box first, so at most
+        :data:`KEPT_MESSAGE` bytes and a part's headers are read, never the
+        files behind it; the caller drains or drops the rest.
+        """
+        parser = MultipartEvents(
+            boundary_of(request.headers.get("content-type")),
+            max_header=self._limits.max_part_header,
+            max_headers=self._limits.max_part_headers,
+        )
+        kept = bytearray()
+        in_message = False
+        budget = KEPT_MESSAGE + 4 * self._limits.max_part_header
+        # No limit of body_chunks': the budget below stops reading, whatever
+        # size the chunks come in.
+        body = body_chunks(request, 1 << 62, msg.BODY_TOO_LARGE, declared=False)
+        try:
+            async with contextlib.aclosing(body) as chunks:
+                async for chunk in chunks:
+                    if budget <= 0:
+                        break
+                    piece, budget = chunk[:budget], budget - len(chunk)
+                    for event in parser.feed(piece):
+                        if isinstance(event, PartStart):
+                            in_message = event.name == MESSAGE_FIELD
+                        elif isinstance(event, bytes) and in_message:
+                            kept += event[: KEPT_MESSAGE - len(kept)]
+                        elif event is PART_END and in_message:
+                            return bytes(kept)
+        except BadRequestError:
+            pass  # not a message first, or malformed: nothing to give back
+        return bytes(kept)
+
     async def _events(
         self, request: Request, parser: MultipartEvents
     ) -> AsyncGenerator[Event, None]:
