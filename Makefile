@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/interop/node/node_modules/.installed
 
-.PHONY: demo test test-long lint typecheck pytest bench system-deps clean
+.PHONY: demo test test-long lint typecheck pytest bench system-deps catalogs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,17 +22,17 @@ $(NODE_STAMP): tests/interop/node/package.json
 # Debian packages the tests use; run as root (CI does).
 system-deps:
 	@if [ "$$(id -u)" = 0 ]; then \
-		pkgs="age"; command -v node >/dev/null || pkgs="$$pkgs nodejs"; \
+		pkgs="age chromium"; command -v node >/dev/null || pkgs="$$pkgs nodejs"; \
 		command -v npm >/dev/null || pkgs="$$pkgs npm"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; \
-	else echo "not root: install 'age', 'nodejs' and 'npm' yourself for the interop tests"; fi
+	else echo "not root: install 'age', 'chromium', 'nodejs' and 'npm' yourself for the interop and browser tests"; fi
 
 demo: $(STAMP)
 	$(BIN)/shoal demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
@@ -44,6 +44,11 @@ test: lint typecheck pytest
 
 test-long: $(STAMP) $(NODE_STAMP)
 	SHOAL_LONG=1 $(BIN)/pytest -q
+
+# After changing any user-facing text: re-extract, then translate what is new
+# in src/shoal/server/locale/*/LC_MESSAGES/messages.po (tests/server/test_catalogs.py).
+catalogs: $(STAMP)
+	$(BIN)/python tools/update_catalogs.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/age_throughput.py
