@@ -40,7 +40,7 @@ MAX_PAGE_GZIP = 50 * 1024
 _catalogs: Catalogs | None = None
 
 
-def T(lang: str, msgid: str) -> str:  # noqa: N802 (reads like gettext's _)
+def T(lang: str, msgid: str) -> str:
     """``msgid`` (English, whitespace folded as in the templates) in ``lang``."""
     global _catalogs  # noqa: PLW0603
     if _catalogs is None:
@@ -260,14 +260,18 @@ _CONTRAST_JS = """
     return bg;
   };
   const lum = (c) => {
-    const ch = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    const ch = (v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    };
     return 0.2126 * ch(c.r) + 0.7152 * ch(c.g) + 0.0722 * ch(c.b);
   };
   const out = [];
   for (const el of document.body.querySelectorAll('*')) {
     const own = Array.from(el.childNodes)
       .filter((n) => n.nodeType === Node.TEXT_NODE).map((n) => n.textContent).join('').trim();
-    const text = own || (el.matches('select, input[type=text], input[type=password], textarea') ? (el.value || '') : '');
+    const field = el.matches('select, input[type=text], input[type=password], textarea');
+    const text = own || (field ? el.value || '' : '');
     if (!text || el.matches('option, script, style')) continue;
     const style = getComputedStyle(el);
     if (style.visibility !== 'visible' || el.getClientRects().length === 0) continue;
@@ -303,7 +307,9 @@ _LABELS_JS = """
     if (!ok) bad.push(el.outerHTML.slice(0, 160));
   }
   for (const el of document.querySelectorAll('a, button')) {
-    if (!el.textContent.trim() && !el.getAttribute('aria-label')) bad.push(el.outerHTML.slice(0, 160));
+    if (!el.textContent.trim() && !el.getAttribute('aria-label')) {
+      bad.push(el.outerHTML.slice(0, 160));
+    }
   }
   return bad;
 }

@@ -53,7 +53,7 @@ def browse(chromium: Browser, org: Org) -> Iterator[Browse]:
         context = chromium.new_context(
             java_script_enabled=False,
             viewport=PHONE,
-            locale=accept_language.split(",")[0],
+            locale=accept_language.split(",", maxsplit=1)[0],
             extra_http_headers={"Accept-Language": accept_language},
         )
         context.set_default_timeout(15_000)
@@ -69,4 +69,3 @@ def browse(chromium: Browser, org: Org) -> Iterator[Browse]:
         assert recorder.requests, "the context recorded no request at all"
         problems += recorder.problems()
     assert problems == []
-

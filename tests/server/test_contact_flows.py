@@ -21,6 +21,7 @@ import pytest
 from _server_kit import FakeClock, OrgKit, Stored, TestClient, handler_token, reply_item
 
 from shoal import crypto
+from shoal.server import create_app
 from shoal.server._i18n import Catalogs, negotiate
 from shoal.server._sessions import IDLE
 from shoal.store import schema
@@ -78,7 +79,9 @@ def test_a_chosen_language_travels_with_every_link_form_and_redirect(client: Tes
     assert f'action="{NORTH}/first-contact?lang=ru"' in page.text
     # The switcher offers every language, each named in itself.
     for code, name in (("uk", "Українська"), ("en", "English"), ("crh", "Qırımtatarca")):  # noqa: RUF001
-        assert f'href="{NORTH}/?lang={code}" lang="{code}" hreflang="{code}">{name}</a>' in page.text
+        assert (
+            f'href="{NORTH}/?lang={code}" lang="{code}" hreflang="{code}">{name}</a>' in page.text
+        )
     assert '<strong lang="ru" aria-current="page">Русский</strong>' in page.text
     codename = kit.new_contact(client)
     client.cookies.delete("shoal_session")
@@ -385,9 +388,7 @@ def test_a_contact_cannot_delete_another_contacts_reply(
 
 
 @pytest.fixture
-def services_client(
-    data_dir: Path, make_client: Callable[..., TestClient]
-) -> Iterator[TestClient]:
+def services_client(data_dir: Path, make_client: Callable[..., TestClient]) -> Iterator[TestClient]:
     folder = data_dir / "questionnaires"
     folder.mkdir()
     example = resources.files("shoal.server").joinpath("questionnaire_example.toml")
@@ -490,14 +491,13 @@ def test_a_door_tells_nothing_of_another(client: TestClient) -> None:
     kit.new_contact(client)
     for path in ("/", "/submit", "/replies", "/login", "/practice", "/goodbye"):
         assert "south" not in client.get(f"{NORTH}{path}").text
+    # A session of another door opens nothing there, and is not called idle.
     assert client.get("/d/south/submit", follow_redirects=False).headers["location"] == (
-        "/d/south/login?notice=idle"
+        "/d/south/login"
     )
 
 
 def test_cookies_are_secure_behind_tls(data_dir: Path, clock: FakeClock) -> None:
-    from shoal.server import create_app
-
     with TestClient(create_app(data_dir, clock=clock), base_url="https://127.0.0.1") as client:
         landing = client.get(f"{NORTH}/")
         assert "; secure" in landing.headers["set-cookie"].lower()
@@ -527,3 +527,45 @@ def test_every_page_is_small(services_client: TestClient) -> None:
     for name, page in weights.items():
         assert page.status_code == 200, name
         assert len(gzip.compress(page.content)) + css < 50_000, name
+
+
+# A page left open too long: its form token is stale.
+
+
+def test_a_stale_submit_form_gives_the_message_back_on_our_own_page_only(
+    client: TestClient, stored: Stored
+) -> None:
+    kit.new_contact(client)
+    action = kit.submit_action(client)
+    stale = re.sub(r"form_token=[^&]+", "form_token=" + "B" * 43, action)
+    body = [
+        ("message", (None, "kept <across> the refusal")),
+        ("files", ("a.txt", b"a", "text/plain")),
+    ]
+    own = client.post(stale, files=body, headers={"Sec-Fetch-Site": "same-origin"})
+    assert own.status_code == 403
+    assert "kept &lt;across&gt; the refusal</textarea>" in own.text
+    assert "This page had expired" in own.text
+    # Not the same site, or the browser does not say: refused, nothing shown.
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {}):
+        other = client.post(stale, files=body, headers=headers)
+        assert other.status_code == 403 and "across" not in other.text
+    assert stored.rows(schema.Item) == 0 and stored.blobs() == []
+
+
+def test_a_stale_services_form_comes_back_filled_in(
+    services_client: TestClient, stored: Stored
+) -> None:
+    client = services_client
+    kit.new_contact(client)
+    _, form = services_form(client)
+    answers = {"skills": ["translation"], "region": "kyiv", "anything_else": "weekends <only>"}
+    stale = {**form, "form_token": "B" * 43, **answers}
+    page = client.post(f"{NORTH}/services", data=stale, headers={"Sec-Fetch-Site": "same-origin"})
+    assert page.status_code == 403 and "This page had expired" in page.text
+    assert "weekends &lt;only&gt;</textarea>" in page.text
+    assert 'value="translation" checked' in page.text
+    assert '<option value="kyiv" selected>' in page.text
+    other = client.post(f"{NORTH}/services", data=stale, headers={"Sec-Fetch-Site": "cross-site"})
+    assert other.status_code == 403 and "weekends" not in other.text
+    assert stored.rows(schema.Item) == 0

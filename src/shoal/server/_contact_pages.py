@@ -135,18 +135,39 @@ def _same_origin_posts(request: Request) -> None:
         raise ForbiddenError(msg.CROSS_SITE_FORM)
 
 
+def _idle_notice(refused: UnauthorizedError) -> str:
+    """ "idle" for a session that did end; nothing for none at all, or for
+    one of another door (which must not hear of it)."""
+    return "idle" if refused.message == msg.SESSION_IDLE else ""
+
+
+def _from_own_page(request: Request) -> bool:
+    """The browser says this POST came from one of our own pages: safe to
+    show what it carried back to the same person (never across sites)."""
+    return request.headers.get("sec-fetch-site", "").strip().lower() == "same-origin"
+
+
 def _one(form: Mapping[str, list[str]], name: str) -> str | None:
     values = form.get(name)
     return values[-1] if values else None
 
 
+class StaleFormError(ForbiddenError):
+    """A form refused for its token; ``form`` is what it carried, if read."""
+
+    def __init__(self, form: dict[str, list[str]] | None) -> None:
+        super().__init__(msg.FORM_EXPIRED)
+        self.form = form
+
+
 async def _checked_form(
     request: Request, limit: int, max_fields: int | None = None
 ) -> dict[str, list[str]]:
-    """An urlencoded form whose ``form_token`` matches the cookie."""
+    """An urlencoded form whose ``form_token`` matches the cookie, else
+    :class:`StaleFormError`."""
     # The cookie first: a POST without one is refused before its body is read.
     if _cookie_token(request) is None:
-        raise ForbiddenError(msg.FORM_EXPIRED)
+        raise StaleFormError(None)
     try:
         if max_fields is None:
             form = await read_form(request, limit)
@@ -155,13 +176,16 @@ async def _checked_form(
     except BadRequestError:
         # Our forms always send a well-formed body with the token: this did not
         # come from one of them (or lost its body), so say what helps.
-        raise ForbiddenError(msg.FORM_EXPIRED) from None
-    _check_token(request, _one(form, FORM_FIELD))
+        raise StaleFormError(None) from None
+    try:
+        _check_token(request, _one(form, FORM_FIELD))
+    except ForbiddenError:
+        raise StaleFormError(form) from None
     return form
 
 
 class _Shell:
-    """What every page route needs: the self.service, rendering, and the rules
+    """What every page route needs: the service, rendering, and the rules
     that every page follows (form token, language, notices, sessions)."""
 
     def __init__(
@@ -215,8 +239,8 @@ class _Shell:
         token = session_token(request, allow_bearer=False)
         try:
             session = self.service.check_session(door, token)
-        except UnauthorizedError:
-            return _see(request, door, "login", notice="idle" if token else "")
+        except UnauthorizedError as refused:
+            return _see(request, door, "login", notice=_idle_notice(refused))
         if practiced and not session.practiced:
             return _see(request, door, "practice", notice="practice-first")
         return render()
@@ -232,7 +256,8 @@ class _Shell:
             status,
             once=new_once(),
             max_files=self.limits.max_files,
-            max_mb=max(1, self.limits.max_body // 1_000_000),
+            # Binary megabytes, as file managers count: 1 GiB reads 1024 MB.
+            max_mb=max(1, self.limits.max_body >> 20),
             idle_minutes=IDLE_MINUTES,
             **context,
         )
@@ -367,8 +392,8 @@ def _newcomer_routes(router: APIRouter, shell: _Shell) -> None:
             ok = await run_in_threadpool(
                 shell.service.practiced, door, token, _one(form, "codename") or ""
             )
-        except UnauthorizedError:
-            return _see(request, door, "login", notice="idle" if token else "")
+        except UnauthorizedError as refused:
+            return _see(request, door, "login", notice=_idle_notice(refused))
         if not ok:
             error = shell.says(request, msg.PRACTICE_WRONG)
             return shell.page(request, door, "practice.html", 401, next=follow, error=error)
@@ -397,7 +422,22 @@ def _conversation_routes(router: APIRouter, shell: _Shell) -> None:
     @router.post("/submit")
     async def submit(door: str, request: Request) -> Response:
         # From the query string, before the upload's body is read at all.
-        _check_token(request, request.query_params.get(FORM_FIELD))
+        try:
+            _check_token(request, request.query_params.get(FORM_FIELD))
+        except ForbiddenError:
+            if not _from_own_page(request):
+                raise
+            # A page left open past its browser session (New Identity, say):
+            # give the message back with a fresh form rather than lose it.
+            kept = await shell.service.first_message(request)
+            await drain(request, shell.limits.max_body)
+            return shell.submit_page(
+                request,
+                door,
+                403,
+                error=shell.says(request, msg.FORM_EXPIRED_KEPT),
+                message=kept.decode("utf-8", errors="ignore"),
+            )
         token = session_token(request, allow_bearer=False)
         typed = bytearray()
         try:
@@ -470,11 +510,45 @@ def _services_routes(router: APIRouter, shell: _Shell) -> None:
             request, door, lambda: shell.services_page(request, door, questionnaire)
         )
 
+    async def stale_services(
+        request: Request, door: str, questionnaire: Questionnaire, stale: StaleFormError
+    ) -> Response:
+        """The form again, as it was filled in, when its page had expired."""
+        fields = 4 + sum(max(1, len(f.options)) for f in questionnaire.fields)
+        try:
+            form = stale.form
+            if form is None and not getattr(request.state, "body_started", False):
+                form = await read_form(request, shell.limits.max_small_body, fields)
+            if form is None:
+                raise BadRequestError(msg.MALFORMED_REQUEST)  # read, and unreadable
+            answers = validate_answers(
+                questionnaire,
+                form,
+                language=language_of(request).code,
+                ignore=(FORM_FIELD, ONCE_FIELD),
+            )
+            kept = {
+                name: (value,) if isinstance(value, str) else tuple(value or ())
+                for name, value in answers.values.items()
+            }
+            refused = InvalidAnswers({}, kept)
+        except InvalidAnswers as invalid:
+            refused = invalid
+        except RequestError:
+            refused = None  # not even a form: nothing to give back
+        error = shell.says(request, msg.FORM_EXPIRED_KEPT)
+        return shell.services_page(request, door, questionnaire, 403, refused, error=error)
+
     @router.post("/services")
     async def services(door: str, request: Request) -> Response:
         questionnaire = shell.questionnaire_of(door)
         fields = 4 + sum(max(1, len(f.options)) for f in questionnaire.fields)
-        form = await _checked_form(request, shell.limits.max_small_body, max_fields=fields)
+        try:
+            form = await _checked_form(request, shell.limits.max_small_body, max_fields=fields)
+        except StaleFormError as stale:
+            if not _from_own_page(request):
+                raise
+            return await stale_services(request, door, questionnaire, stale)
         language = language_of(request).code
         try:
             answers = validate_answers(

@@ -35,6 +35,10 @@ PRACTICE_FIRST = N_("Before anything else, type your codename back once.")
 LOGGED_IN = N_("You are logged in. Your conversation continues here.")
 PRACTICE_DONE = N_("Well done: you have your codename. Keep it safe, and write to us.")
 PRACTICE_DONE_SERVICES = N_("Well done: you have your codename. Keep it safe.")
+FORM_EXPIRED_KEPT = N_(
+    "This page had expired, so nothing was sent. What you wrote is below: "
+    "check it and send it again."
+)
 CROSS_SITE_FORM = N_(
     "This form was sent from another site, so it was refused and nothing was done. "
     "Type this page's address yourself and try again."
