@@ -58,16 +58,14 @@ async def read_small(request: Request, limit: int) -> bytes:
 
 
 def describe_invalid(errors: Sequence[Any]) -> str:
-    """A validation failure as a message that names fields, never values.
+    """The fields a validation failure names, never their values.
 
     Pydantic's errors carry the submitted ``input``; only each error's
     location (our own field names: unknown keys are ignored, never
-    reported) goes into the answer.
+    reported) goes into the answer, beside :data:`msg.MALFORMED_REQUEST`.
     """
-    places = sorted(
-        {".".join(str(p) for p in e.get("loc", ()) if p != "body") for e in errors} - {""}
-    )
-    return f"{msg.MALFORMED_REQUEST} ({', '.join(places)})" if places else msg.MALFORMED_REQUEST
+    places = {".".join(str(p) for p in e.get("loc", ()) if p != "body") for e in errors}
+    return ", ".join(sorted(places - {""}))
 
 
 async def read_json(request: Request, model: type[_Model], limit: int) -> _Model:
@@ -75,7 +73,8 @@ async def read_json(request: Request, model: type[_Model], limit: int) -> _Model
     try:
         return model.model_validate_json(raw)
     except pydantic.ValidationError as exc:
-        raise BadRequestError(describe_invalid(exc.errors(include_input=False))) from None
+        detail = describe_invalid(exc.errors(include_input=False))
+        raise BadRequestError(msg.MALFORMED_REQUEST, detail) from None
 
 
 async def read_form(

@@ -153,11 +153,11 @@ def _one(form: Mapping[str, list[str]], name: str) -> str | None:
 
 
 class StaleFormError(ForbiddenError):
-    """A form refused for its token; ``form`` is what it carried, if read."""
+    """A form refused for its token; ``sent`` is what it carried, if read."""
 
-    def __init__(self, form: dict[str, list[str]] | None) -> None:
+    def __init__(self, sent: dict[str, list[str]] | None) -> None:
         super().__init__(msg.FORM_EXPIRED)
-        self.form = form
+        self.sent = sent
 
 
 async def _checked_form(
@@ -516,7 +516,7 @@ def _services_routes(router: APIRouter, shell: _Shell) -> None:
         """The form again, as it was filled in, when its page had expired."""
         fields = 4 + sum(max(1, len(f.options)) for f in questionnaire.fields)
         try:
-            form = stale.form
+            form = stale.sent
             if form is None and not getattr(request.state, "body_started", False):
                 form = await read_form(request, shell.limits.max_small_body, fields)
             if form is None:

@@ -43,10 +43,14 @@ def _door_in(path: str) -> str | None:
         return None
 
 
-def error_answer(request: Request, pages: Pages, status: int, message: str) -> Response:
+def error_answer(
+    request: Request, pages: Pages, status: int, message: str, detail: str = ""
+) -> Response:
     """The error page under ``/d/``, JSON elsewhere; in the request's language."""
     language = choose(request.query_params.get("lang"), request.headers.get("accept-language"))
     said = pages.catalogs.gettext(language.code, message)
+    if detail:
+        said = f"{said} ({detail})"
     if request.url.path.startswith(PAGES_PREFIX):
         # A way back to the door's start, unless there may be no such door.
         door = _door_in(request.url.path) if status != 404 else None
@@ -73,11 +77,12 @@ def is_disk_full(exc: OperationalError) -> bool:
 def install_error_answers(app: FastAPI, pages: Pages) -> None:
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestError)  # registered for RequestError only
-        return error_answer(request, pages, exc.status, exc.message)
+        return error_answer(request, pages, exc.status, exc.message, exc.detail)
 
     async def invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return error_answer(request, pages, 400, describe_invalid(exc.errors()))
+        detail = describe_invalid(exc.errors())
+        return error_answer(request, pages, 400, msg.MALFORMED_REQUEST, detail)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

@@ -44,13 +44,16 @@ class ImportRefusedError(ServerError):
 
 
 class RequestError(ServerError):
-    """A request we refuse; ``message`` is safe to show to the requester."""
+    """A request we refuse; ``message`` (a msgid, translated where it is
+    shown) is safe to show to the requester, and so is ``detail`` (our own
+    field names, never translated)."""
 
     status = 400
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(f"{message} ({detail})" if detail else message)
         self.message = message
+        self.detail = detail
 
 
 class BadRequestError(RequestError):
