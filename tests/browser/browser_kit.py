@@ -142,6 +142,10 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
     raise RuntimeError("shoal serve did not start")
 
 
+#: The served organization's body limit (bytes).
+MAX_BODY = 8 << 20
+
+
 def start_org(tmp: Path) -> Org:
     """A demo organization (doors "news" and "field"), served on a free port."""
     port = free_port()
@@ -149,6 +153,10 @@ def start_org(tmp: Path) -> Org:
     root = tmp / "org"
     root.mkdir()
     demo.build(root, url)
+    # A small body limit, so that a test can send a file over it quickly.
+    config = root / "server" / "server.json"
+    settings = json.loads(config.read_text())
+    config.write_text(json.dumps(settings | {"limits": {"max_body": MAX_BODY}}))
     server_tmp = tmp / "server-tmp"
     server_tmp.mkdir()
     log = tmp / "server.log"

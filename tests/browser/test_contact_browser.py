@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from browser_kit import (
     DESKTOP,
+    MAX_BODY,
     PHONE,
     Browse,
     Org,
@@ -397,6 +398,28 @@ def test_the_codename_pages_switcher_keeps_the_codename(browse: Browse, org: Org
     # …and the language then travels on.
     go(page, link(page, "en", "I have kept it: continue"))
     assert heading(page) == "Type your codename back"
+
+
+def test_a_file_over_the_limit_is_refused_and_the_message_kept(
+    browse: Browse, org: Org, tmp_path: Path
+) -> None:
+    """The server refuses the upload before reading it (its declared length
+    is over the limit), yet the browser shows the page in the contact's
+    language with the message given back, not a reset connection."""
+    context, _recorder = browse("uk-UA,uk;q=0.9")
+    page = context.new_page()
+    page.goto(f"{org.url}/d/news/")
+    codename = get_codename(page, "uk", "First time here: get a codename")
+    practice(page, None, "uk", codename, wrong=False)
+    before = org.desk_items("news")
+    big = tmp_path / "video.bin"
+    big.write_bytes(b"\0" * (MAX_BODY + (4 << 20)))
+    page.get_by_label(_T("uk", "Message"), exact=True).fill(MESSAGE["uk"])
+    page.set_input_files("#files", [str(big)])
+    go(page, button(page, "uk", "Send"))
+    assert error(page) == _T("uk", msg.BODY_TOO_LARGE)
+    assert page.input_value("#message") == MESSAGE["uk"]
+    assert org.new_desk_items("news", before) == []
 
 
 # --- 6: the keyboard reaches the login page's action ------------------------------------
