@@ -1,7 +1,7 @@
 """What the real-browser tests share (a module name no other folder uses).
 
-A served organization (``shoal.demo.build`` + ``shoal serve``), the desk
-command line, the catalogs (to know a page's words in any language), a
+A served organization (``_served_org``, with a small body limit), the
+catalogs (to know a page's words in any language), a
 recorder of everything a browser context asks for, and the per-page checks:
 screenshot, width, labels, colour contrast and weight.
 """
@@ -10,22 +10,15 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import re
-import socket
 import struct
-import subprocess
-import sys
-import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, Response
 
-from shoal import demo
+from _served_org import Org, serve_demo
 from shoal.server._i18n import Catalogs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,127 +48,14 @@ def folded(text: str) -> str:
 # --- the organization and its server ------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def shoal(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "shoal", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=check,
-    )
-
-
-@dataclass
-class DeskLine:
-    item_id: str
-    day: str
-    kind: str
-    contact: str
-    verdict: str
-
-
-_DESK_LINE = re.compile(r"^(\S+)\s+(\S+)\s+(\S+)\s+contact (\S+)\s+(.*)$")
-
-
-@dataclass
-class Org:
-    root: Path
-    url: str
-    server_log: Path
-    process: subprocess.Popen[bytes]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-
-    def desk(self, door: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """``shoal desk <args…>`` as the handler of ``door``."""
-        command, rest = args[0], args[1:]
-        done = shoal(
-            "desk",
-            command,
-            "--dir",
-            str(self.root / f"desk-{door}"),
-            "--passphrase-file",
-            str(self.root / "passphrases" / f"desk-{door}.passphrase"),
-            *rest,
-            check=False,
-        )
-        if check and done.returncode != 0:
-            raise AssertionError(f"shoal desk {command} failed:\n{done.stdout}\n{done.stderr}")
-        return done
-
-    def desk_items(self, door: str) -> list[DeskLine]:
-        """``desk list``, parsed (an unparsable line fails the test)."""
-        lines = []
-        for line in self.desk(door, "list").stdout.splitlines():
-            found = _DESK_LINE.match(line)
-            assert found, f"desk list line not understood: {line!r}"
-            lines.append(DeskLine(*found.groups()))
-        return lines
-
-    def new_desk_items(self, door: str, before: list[DeskLine]) -> list[DeskLine]:
-        """Sync, then the items that were not listed in ``before``."""
-        self.desk(door, "sync")
-        known = {line.item_id for line in before}
-        return [line for line in self.desk_items(door) if line.item_id not in known]
-
-
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"shoal serve exited: {log.read_text()}")
-        try:
-            httpx.get(f"{url}/openapi.json", timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("shoal serve did not start")
-
-
-#: The served organization's body limit (bytes).
+#: The served organization's body limit (bytes): small, so that a test
+#: can send a file over it quickly.
 MAX_BODY = 8 << 20
 
 
 def start_org(tmp: Path) -> Org:
-    """A demo organization (doors "news" and "field"), served on a free port."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    root = tmp / "org"
-    root.mkdir()
-    demo.build(root, url)
-    # A small body limit, so that a test can send a file over it quickly.
-    config = root / "server" / "server.json"
-    settings = json.loads(config.read_text())
-    config.write_text(json.dumps(settings | {"limits": {"max_body": MAX_BODY}}))
-    server_tmp = tmp / "server-tmp"
-    server_tmp.mkdir()
-    log = tmp / "server.log"
-    env = {**os.environ, "TMPDIR": str(server_tmp)}
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "shoal", "serve", "--data", str(root / "server"),
-             "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )  # fmt: skip
-    org = Org(root, url, log, process)
-    try:
-        _wait_until_up(url, process, log)
-    except BaseException:
-        org.stop()
-        raise
-    return org
+    """The demo organization (doors "news" and "field"), served."""
+    return serve_demo(tmp, limits={"max_body": MAX_BODY})
 
 
 # --- what a browser context asks for ------------------------------------------------------

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from browser_kit import PHONE, Browse, Org, Recorder, Weight, report_weights, start_org
+from browser_kit import PHONE, Browse, Recorder, Weight, report_weights, start_org
 from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
+from _served_org import Org
 from _tools import require_tool
 
 

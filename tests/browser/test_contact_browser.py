@@ -24,7 +24,6 @@ from browser_kit import (
     MAX_BODY,
     PHONE,
     Browse,
-    Org,
     Pages,
     Weight,
     all_text,
@@ -36,6 +35,7 @@ from browser_kit import (
 from browser_kit import T as _T
 from playwright.sync_api import Locator, Page
 
+from _served_org import Org
 from shoal.server import _messages as msg
 from shoal.server import _questionnaire as quest
 

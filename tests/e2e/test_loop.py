@@ -13,10 +13,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
-from e2e_kit import Org
 from sqlalchemy import select
 
 from _seizure import corpus_of, hits
+from _served_org import Org
 from _tools import require_tool
 from shoal import crypto
 from shoal import org as orgmod

@@ -87,17 +87,26 @@ NOTICES: Mapping[str, tuple[str, bool]] = {
 }
 
 
-def _set_session(request: Request, response: Response, token: str) -> None:
-    # No max-age: the cookie dies with the browser session (Tor Browser
-    # forgets it on close); the record itself ends after an idle hour.
+def _set_cookie(request: Request, response: Response, name: str, value: str, path: str) -> None:
+    """Both of our cookies: HttpOnly, SameSite=Strict, Secure behind TLS, and
+    no max-age: they die with the browser session (Tor Browser forgets them
+    on close); a session record itself ends after an idle hour."""
     response.set_cookie(
-        COOKIE_NAME,
-        token,
-        path="/",
+        name,
+        value,
+        path=path,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
     )
+
+
+def _set_session(request: Request, response: Response, token: str) -> None:
+    _set_cookie(request, response, COOKIE_NAME, token, "/")
+
+
+def _end_session(response: Response) -> None:
+    response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
 
 
 def language_of(request: Request) -> Language:
@@ -217,15 +226,7 @@ class _Shell:
         context.setdefault("notice", None if is_error else shown)
         response = self.pages.render(template, view, status, **context)
         if fresh:
-            # No max-age, like shoal_session: it dies with the browser session.
-            response.set_cookie(
-                FORM_COOKIE,
-                token,
-                path="/d/",
-                httponly=True,
-                samesite="strict",
-                secure=request.url.scheme == "https",
-            )
+            _set_cookie(request, response, FORM_COOKIE, token, "/d/")
         return response
 
     def says(self, request: Request, message: str) -> str:
@@ -334,7 +335,7 @@ def _entry_routes(router: APIRouter, shell: _Shell) -> None:
             shell.service.logout, door, session_token(request, allow_bearer=False)
         )
         response = _see(request, door, "goodbye")
-        response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
+        _end_session(response)
         return response
 
     @router.get("/goodbye")
@@ -408,7 +409,7 @@ def _newcomer_routes(router: APIRouter, shell: _Shell) -> None:
         with contextlib.suppress(UnauthorizedError):  # nothing left to forget
             await run_in_threadpool(shell.service.start_over, door, token)
         response = _see(request, door, "")
-        response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
+        _end_session(response)
         return response
 
 
