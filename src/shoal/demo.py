@@ -21,6 +21,8 @@ from pathlib import Path
 
 import click
 
+from . import crypto
+
 DOORS = ("news", "field")
 #: The door whose contacts can offer their services (the example questionnaire).
 SERVICES_DOOR = "field"
@@ -64,7 +66,18 @@ def build(root: Path, url: str, *, classic: bool = False) -> dict[str, str]:
         "--passphrase-file", str(command_file), "--work-factor", DEMO_WORK_FACTOR,
     )  # fmt: skip
     root_key = (command_dir / "root.vkey").read_text().strip()
-    shown = {"command passphrase": command_pass, "root key": root_key}
+    # One handler per door, so each door's epochs need an escrow recipient
+    # (an epoch must not strand data): its identity would be kept offline;
+    # here it is a file beside the rest.
+    escrow_file = secrets_dir / "escrow.key"
+    escrow = crypto.generate_identity(crypto.KeyType.X25519 if classic else crypto.KeyType.HYBRID)
+    escrow_file.write_text(escrow.secret_string() + "\n")
+    escrow_file.chmod(0o600)
+    shown = {
+        "command passphrase": command_pass,
+        "root key": root_key,
+        "escrow identity (keep it offline)": str(escrow_file),
+    }
     for door in DOORS:
         desk_dir = root / f"desk-{door}"
         desk_pass, desk_file = _passphrase(secrets_dir, f"desk-{door}")
@@ -73,6 +86,10 @@ def build(root: Path, url: str, *, classic: bool = False) -> dict[str, str]:
             "--passphrase-file", str(desk_file), "--work-factor", DEMO_WORK_FACTOR,
         )  # fmt: skip
         _shoal("command", "compartment", "add", "--dir", str(command_dir), "--door", door)
+        _shoal(
+            "command", "compartment", "policy", "--dir", str(command_dir), "--door", door,
+            "--escrow", str(escrow.recipient()),
+        )  # fmt: skip
         _shoal(
             "command", "handler", "add", "--dir", str(command_dir), "--door", door,
             "--bundle", str(desk_dir / "enrollment.txt"),

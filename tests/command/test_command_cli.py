@@ -28,6 +28,9 @@ from shoal import crypto, org, trusted
 SHOAL = [sys.executable, "-m", "shoal"]
 PASSPHRASE = "command's long passphrase"
 DOOR = "news"
+#: The compartment's escrow recipient: so that one handler is enough to sign
+#: an epoch in tests about other things (the two-handler rule has its own).
+ESCROW = crypto.generate_identity().recipient()
 
 
 def shoal(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -89,6 +92,8 @@ def init(folder: Path, *extra: str) -> Command:
     assert (folder / "root.vkey").read_text().strip() == printed.group(0)
     command = Command(folder, secret, crypto.NoteVerifier.parse(printed.group(0)))
     assert command.run("compartment", "add", "--door", DOOR).returncode == 0
+    escrow = command.run("compartment", "policy", "--door", DOOR, "--escrow", str(ESCROW))
+    assert escrow.returncode == 0, escrow.stderr
     return command
 
 
@@ -108,7 +113,7 @@ def founded(tmp_path_factory: pytest.TempPathFactory) -> Command:
 
 @pytest.fixture
 def command(founded: Command, tmp_path: Path) -> Command:
-    """A copy of one organization with compartment ``news`` and no handler."""
+    """A copy of one organization with compartment ``news``: no handler, an escrow."""
     shutil.copytree(founded.folder, tmp_path / "command")
     return Command(tmp_path / "command", founded.passphrase_file, founded.root)
 
@@ -144,6 +149,7 @@ def test_a_full_round_signs_verifiable_increasing_epochs(command: Command, tmp_p
     )
     _, certificate = command.chain()
     assert first.command == certificate.reading_recipient
+    assert first.escrow == ESCROW
     assert first.expires - datetime.now(UTC) > timedelta(days=89)
 
     assert command.epoch("--days", "7").returncode == 0
@@ -153,20 +159,68 @@ def test_a_full_round_signs_verifiable_increasing_epochs(command: Command, tmp_p
     assert command.state()["compartments"][DOOR]["epoch"] == 2
 
 
-def test_a_removed_handler_is_not_in_the_next_epoch(command: Command, tmp_path: Path) -> None:
+def remove(command: Command, handler_id: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return command.run(
+        "handler", "remove", "--door", DOOR, "--handler", handler_id,
+        "--passphrase-file", command.passphrase_file, *extra,
+    )  # fmt: skip
+
+
+def test_removing_a_handler_signs_the_next_epoch_at_once(command: Command, tmp_path: Path) -> None:
     staying = command.add_handler(bundle(tmp_path, "a"))
     leaving = command.add_handler(bundle(tmp_path, "b"))
     command.epoch()
     assert {h.handler_id for h in command.verified_epoch(1).handlers} == {staying, leaving}
 
-    done = command.run("handler", "remove", "--door", DOOR, "--handler", leaving)
-    assert done.returncode == 0
-    assert "run `shoal command epoch --door news` now" in done.stderr
-    command.epoch()
+    done = remove(command, leaving, "--days", "30")
+    assert done.returncode == 0, done.stderr
+    assert "Epoch 2 of 'news': 1 handler(s) and command and escrow" in done.stdout
 
     second = command.verified_epoch(2)
     assert [h.handler_id for h in second.handlers] == [staying]
-    assert len(second.recipients()) == 2  # the handler staying, and command
+    assert len(second.recipients()) == 3  # the handler staying, command, escrow
+    assert second.expires - datetime.now(UTC) < timedelta(days=31)
+    assert command.state()["compartments"][DOOR]["epoch"] == 2
+
+
+def test_an_epoch_that_would_strand_data_is_refused_and_says_why(
+    command: Command, tmp_path: Path
+) -> None:
+    assert command.run("compartment", "policy", "--door", DOOR, "--no-escrow").returncode == 0
+    first = command.add_handler(bundle(tmp_path, "a"))
+    refused = command.epoch()
+    assert refused.returncode == 1
+    assert "would have 1 handler(s) and no escrow recipient" in refused.stderr
+    assert "losing one handler's laptop would lose everything" in refused.stderr
+    assert not list((command.folder / "notes").glob("epoch-*"))
+
+    second = command.add_handler(bundle(tmp_path, "b"))
+    assert command.epoch().returncode == 0  # two handlers: one laptop may be lost
+    assert command.verified_epoch(1).escrow is None
+    # Removing one would strand data again: refused whole, nothing changed.
+    state_before = command.state()
+    refused = remove(command, second)
+    assert refused.returncode == 1 and "no escrow recipient" in refused.stderr
+    assert command.state() == state_before
+    assert {h.handler_id for h in command.verified_epoch(1).handlers} == {first, second}
+    assert not (command.folder / "notes" / f"epoch-{DOOR}-2.note").exists()
+
+
+def test_command_reads_only_where_the_policy_says(command: Command, tmp_path: Path) -> None:
+    command.add_handler(bundle(tmp_path, "a"))
+    done = command.run("compartment", "policy", "--door", DOOR, "--command-does-not-read")
+    assert done.returncode == 0 and "command reads: no" in done.stdout
+    assert command.epoch().returncode == 0
+    epoch = command.verified_epoch(1)
+    assert epoch.command is None and epoch.recipients()[-1] == ESCROW
+
+
+def test_an_escrow_of_the_wrong_key_type_is_refused(command: Command) -> None:
+    classic = crypto.generate_identity(crypto.KeyType.X25519).recipient()
+    done = command.run("compartment", "policy", "--door", DOOR, "--escrow", str(classic))
+    assert done.returncode == 1 and "not mlkem768x25519" in done.stderr
+    bad = command.run("compartment", "policy", "--door", DOOR, "--escrow", "age1nope")
+    assert bad.returncode == 2 and "not an age recipient" in bad.stderr
 
 
 def test_a_wrong_passphrase_signs_nothing(command: Command, tmp_path: Path) -> None:
@@ -183,29 +237,36 @@ def test_a_wrong_passphrase_signs_nothing(command: Command, tmp_path: Path) -> N
     assert not list((command.folder / "notes").glob("epoch-*"))
 
 
-def test_the_last_handler_of_a_compartment_can_be_revoked(command: Command, tmp_path: Path) -> None:
+def test_the_last_handler_can_be_revoked_where_an_escrow_keeps_the_data(
+    command: Command, tmp_path: Path
+) -> None:
     leaving = command.add_handler(bundle(tmp_path, "a"))
     assert command.epoch().returncode == 0
-    assert command.run("handler", "remove", "--door", DOOR, "--handler", leaving).returncode == 0
 
-    done = command.epoch()
+    done = remove(command, leaving)
 
     assert done.returncode == 0, done.stderr
-    assert "only command can read" in done.stderr
-    second = command.verified_epoch(2)  # shoal.org accepts it: command is a recipient
+    second = command.verified_epoch(2)  # shoal.org accepts it
     assert second.handlers == ()
     _, certificate = command.chain()
-    assert second.recipients() == [certificate.reading_recipient]
+    assert second.recipients() == [certificate.reading_recipient, ESCROW]
 
 
 def test_a_classic_organization_takes_classic_handlers_only(tmp_path: Path) -> None:
-    command = init(tmp_path / "command", "--classic")
+    secret = tmp_path / "command.passphrase"
+    secret.write_text(PASSPHRASE + "\n")
+    ok("command", "init", "--dir", tmp_path / "command", "--passphrase-file", secret,
+       "--work-factor", "10", "--classic")  # fmt: skip
+    root = crypto.NoteVerifier.parse((tmp_path / "command" / "root.vkey").read_text().strip())
+    command = Command(tmp_path / "command", secret, root)
+    assert command.run("compartment", "add", "--door", DOOR).returncode == 0
     refused = command.run("handler", "add", "--door", DOOR, "--bundle", bundle(tmp_path, "pq"))
     assert refused.returncode == 1
     assert "`shoal desk keygen --classic`" in refused.stderr
 
     command.add_handler(bundle(tmp_path, "classic", crypto.KeyType.X25519))
-    command.epoch()
+    command.add_handler(bundle(tmp_path, "classic-2", crypto.KeyType.X25519))
+    assert command.epoch().returncode == 0
     recipients = command.verified_epoch(1).recipients()
     assert {crypto.key_type_of(r) for r in recipients} == {crypto.KeyType.X25519}
 
@@ -226,7 +287,16 @@ def test_requests_that_cannot_be(command: Command, tmp_path: Path) -> None:
     refusals = {
         ("compartment", "add", "--door", DOOR): "a compartment already has the door 'news'",
         ("compartment", "add", "--door", "Bad Door"): "a door is 1-63 lowercase",
-        ("handler", "remove", "--door", DOOR, "--handler", "0" * 32): "is not in 'news'",
+        (
+            "handler",
+            "remove",
+            "--door",
+            DOOR,
+            "--handler",
+            "0" * 32,
+            "--passphrase-file",
+            str(command.passphrase_file),
+        ): "is not in 'news'",
         ("handler", "add", "--door", "nowhere", "--bundle", str(added)): "no compartment",
         ("handler", "add", "--door", DOOR, "--bundle", str(added)): "is already in 'news'",
         ("handler", "add", "--door", DOOR, "--bundle", str(junk)): "malformed key",
@@ -285,7 +355,8 @@ def test_commands_wait_for_an_epoch_that_waits_for_its_passphrase(
     handler_id = command.add_handler(bundle(tmp_path, "a"))
     fifo = tmp_path / "passphrase.fifo"
     os.mkfifo(fifo)
-    remove = ["handler", "remove", "--door", DOOR, "--handler", handler_id]
+    remove = ["handler", "remove", "--door", DOOR, "--handler", handler_id,
+              "--passphrase-file", command.passphrase_file]  # fmt: skip
     blocked = start("epoch", "--door", DOOR, "--passphrase-file", fifo, "--dir", command.folder)
     waiting: subprocess.Popen[str] | None = None
     try:
@@ -309,9 +380,9 @@ def test_commands_wait_for_an_epoch_that_waits_for_its_passphrase(
                     process.kill()
                 process.communicate()  # closes its pipes
 
-    # The epoch signed what it read, and the removal came after it, whole.
+    # The epoch signed what it read, and the removal (with its own epoch)
+    # came after it, whole.
     assert [h.handler_id for h in command.verified_epoch(1).handlers] == [handler_id]
-    assert command.epoch().returncode == 0
     assert command.verified_epoch(2).handlers == ()
     notes = sorted(p.name for p in (command.folder / "notes").glob("epoch-*"))
     assert notes == ["epoch-news-1.note", "epoch-news-2.note"]
@@ -319,6 +390,8 @@ def test_commands_wait_for_an_epoch_that_waits_for_its_passphrase(
         "id": command.verified_epoch(2).compartment_id,
         "handlers": [],
         "epoch": 2,
+        "escrow": str(ESCROW),
+        "command_reads": True,
     }
 
 

@@ -5,9 +5,12 @@ the shell generates the keys, asks for the passphrase and writes files.
 
 Which key signs what (DESIGN.md, "Keys of the organization"): the root key
 signs the organization record and the command-key certificate, and then
-goes offline; the command key signs every epoch. Removing a handler takes
-effect only with the next epoch, so the shell tells the operator to sign
-one at once.
+goes offline; the command key signs every epoch. Removing a handler signs
+the next epoch in the same step (cutting ties at once).
+
+An epoch must not strand data: it needs two handlers, or an escrow
+recipient, so that losing one handler's laptop loses nothing
+(:data:`MIN_HANDLERS_WITHOUT_ESCROW`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from .errors import EpochRefusedError, StateError
 
 #: The first command key's serial; a rotation (by the root key) makes the next.
 FIRST_SERIAL = 1
+#: Handlers an epoch needs when no escrow recipient backs them up.
+MIN_HANDLERS_WITHOUT_ESCROW = 2
 
 
 @dataclass(frozen=True)
@@ -59,16 +64,17 @@ def found(
 def next_epoch(
     state: CommandState, door: str, *, now: datetime, days: int, newest_note: int = 0
 ) -> org.Epoch:
-    """The compartment's next epoch: its handlers and command, until now + days.
+    """The compartment's next epoch: its handlers, command (if the
+    compartment's policy says so) and escrow, until now + days.
 
     ``newest_note`` is the highest number among the epoch notes already on
     disk: a state file restored from a backup does not know the epochs
     signed since, and their numbers must not be given out a second time.
 
-    A compartment whose last handler was removed still gets an epoch: it
-    lists command's reading recipient alone, which is what revoking that
-    handler requires (the shell warns that only command can read until a
-    handler is added).
+    Refused if it would strand data: fewer than two handlers and no escrow
+    recipient means one lost laptop loses everything sent to the
+    compartment (command's own reading identity does not count: it reads,
+    it does not keep the compartment's desk).
     """
     compartment = state.compartment(door)
     epoch = org.Epoch(
@@ -78,11 +84,15 @@ def next_epoch(
         number=max(compartment.epoch, newest_note) + 1,
         expires=now + timedelta(days=days),
         handlers=compartment.handlers,
-        command=state.command.reading_recipient,
+        command=state.command.reading_recipient if compartment.command_reads else None,
+        escrow=compartment.escrow,
     )
-    if not epoch.recipients():
+    if len(epoch.handlers) < MIN_HANDLERS_WITHOUT_ESCROW and epoch.escrow is None:
         raise EpochRefusedError(
-            f"compartment {door!r} would have no recipient: nothing sent to it could be read"
+            f"compartment {door!r} would have {len(epoch.handlers)} handler(s) and no escrow "
+            "recipient: losing one handler's laptop would lose everything sent to it. Add a "
+            "handler (`shoal command handler add`) or an escrow recipient (`shoal command "
+            "compartment policy --escrow RECIPIENT`) first"
         )
     foreign = foreign_recipients(state.organization, epoch.recipients())
     if foreign:

@@ -66,6 +66,13 @@ class Compartment:
     door: str
     handlers: tuple[org.HandlerEntry, ...] = ()
     epoch: int = 0  # the number of the newest epoch signed; 0 before the first
+    #: A recipient whose identity is kept offline, so that losing handlers'
+    #: laptops loses no data (DESIGN.md, "Compartments"); shown in the
+    #: exposure report.
+    escrow: crypto.AgeRecipient | None = None
+    #: Whether command's reading identity is among the epoch's recipients
+    #: (command then reads everything; otherwise only what is forwarded).
+    command_reads: bool = True
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,23 @@ def remove_handler(state: CommandState, door: str, handler_id: str) -> CommandSt
     if len(handlers) == len(compartment.handlers):
         raise RequestError(f"handler {handler_id} is not in {door!r}")
     return state._replace(dataclasses.replace(compartment, handlers=handlers))
+
+
+def set_escrow(state: CommandState, door: str, escrow: crypto.AgeRecipient | None) -> CommandState:
+    """The escrow recipient of ``door``'s next epochs (``None``: none)."""
+    if escrow is not None and foreign_recipients(state.organization, [escrow]):
+        raise RequestError(
+            f"the escrow recipient is not {state.organization.key_type.value}, "
+            "the organization's key type"
+        )
+    compartment = state.compartment(door)
+    return state._replace(dataclasses.replace(compartment, escrow=escrow))
+
+
+def set_command_reads(state: CommandState, door: str, reads: bool) -> CommandState:
+    """Whether command's reading identity is a recipient of ``door``'s next epochs."""
+    compartment = state.compartment(door)
+    return state._replace(dataclasses.replace(compartment, command_reads=reads))
 
 
 def record_epoch(state: CommandState, epoch: org.Epoch) -> CommandState:
@@ -177,6 +201,8 @@ def to_json(state: CommandState) -> dict[str, Any]:
                 "id": c.compartment_id,
                 "handlers": [_handler_json(h) for h in c.handlers],
                 "epoch": c.epoch,
+                "escrow": str(c.escrow) if c.escrow is not None else None,
+                "command_reads": c.command_reads,
             }
             for c in state.compartments
         },
@@ -203,6 +229,8 @@ def from_json(value: dict[str, Any]) -> CommandState:
                 door=org.check_door(door),
                 handlers=tuple(_handler_from_json(h) for h in entry["handlers"]),
                 epoch=int(entry["epoch"]),
+                escrow=crypto.parse_recipient(entry["escrow"]) if entry["escrow"] else None,
+                command_reads=bool(entry["command_reads"]),
             )
             for door, entry in value["compartments"].items()
         )

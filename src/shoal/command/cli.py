@@ -33,6 +33,13 @@ dir_option = click.option(
     help="Command's state directory.",
 )
 door_option = click.option("--door", required=True, help="The compartment's door.")
+days_option = click.option(
+    "--days",
+    type=click.IntRange(1, 366),
+    default=90,
+    show_default=True,
+    help="Days until the epoch expires (a server serving it later is caught).",
+)
 
 
 @contextlib.contextmanager
@@ -150,6 +157,48 @@ def compartment_add(folder: Path, door: str) -> None:
     click.echo("Add its handlers, then sign its first epoch with `shoal command epoch`.")
 
 
+@compartment.command("policy")
+@dir_option
+@door_option
+@click.option(
+    "--escrow",
+    "escrow",
+    default=None,
+    help="An age recipient whose identity is kept offline, so that lost laptops lose no data.",
+)
+@click.option("--no-escrow", is_flag=True, help="Remove the escrow recipient.")
+@click.option(
+    "--command-reads/--command-does-not-read",
+    default=None,
+    help="Whether command's reading identity is a recipient of everything sent to the door.",
+)
+def compartment_policy(
+    folder: Path, door: str, escrow: str | None, no_escrow: bool, command_reads: bool | None
+) -> None:
+    """Set who besides the handlers the next epochs are encrypted to."""
+    if escrow is not None and no_escrow:
+        raise click.UsageError("--escrow and --no-escrow exclude each other")
+    layout = _state.Layout(folder)
+    with _locked_state(layout) as loaded:
+        state = loaded
+        if escrow is not None:
+            try:
+                recipient = crypto.parse_recipient(escrow)
+            except crypto.KeyFormatError:
+                raise click.BadParameter("not an age recipient", param_hint="--escrow") from None
+            state = _state.set_escrow(state, door, recipient)
+        elif no_escrow:
+            state = _state.set_escrow(state, door, None)
+        if command_reads is not None:
+            state = _state.set_command_reads(state, door, command_reads)
+        _state.save(layout, state)
+    changed = state.compartment(door)
+    click.echo(
+        f"{door!r}: escrow {changed.escrow or 'none'}; command reads: "
+        f"{'yes' if changed.command_reads else 'no'}. Sign the next epoch for it to apply."
+    )
+
+
 @command.group()
 def handler() -> None:
     """Handlers of a compartment."""
@@ -187,63 +236,70 @@ def handler_add(folder: Path, door: str, bundle: Path) -> None:
 @dir_option
 @door_option
 @click.option("--handler", "handler_id", required=True, help="The handler's id.")
-def handler_remove(folder: Path, door: str, handler_id: str) -> None:
-    """Remove a handler from a compartment (takes effect with the next epoch)."""
+@days_option
+@trusted.passphrase_file_option
+def handler_remove(
+    folder: Path, door: str, handler_id: str, days: int, passphrase_file: Path | None
+) -> None:
+    """Remove a handler and sign the compartment's next epoch at once."""
     layout = _state.Layout(folder)
     with _locked_state(layout) as loaded:
         state = _state.remove_handler(loaded, door, handler_id)
-        _state.save(layout, state)
-    current = state.compartment(door).epoch
+        # Refused (and nothing saved) if the epoch without them would strand data.
+        new, path = _sign_next_epoch(layout, state, door, days, passphrase_file)
     click.echo(f"Handler {handler_id} removed from {door!r}.")
-    if current:
-        click.echo(
-            f"Epoch {current} still lists them, and what is sent is encrypted to them "
-            f"until you sign the next one: run `shoal command epoch --door {door}` now.",
-            err=True,
-        )
+    _say_signed(new, path)
 
 
 @command.command()
 @dir_option
 @door_option
-@click.option(
-    "--days",
-    type=click.IntRange(1, 366),
-    default=90,
-    show_default=True,
-    help="Days until the epoch expires.",
-)
+@days_option
 @trusted.passphrase_file_option
 def epoch(folder: Path, door: str, days: int, passphrase_file: Path | None) -> None:
     """Sign the compartment's next epoch with the command key."""
     layout = _state.Layout(folder)
-    # The lock is held from reading the state, through the passphrase
-    # prompt, to writing the note: an epoch signed from a state that
-    # another command changed meanwhile could re-add a removed handler, or
-    # give its number to a second, different epoch.
     with _locked_state(layout) as state:
-        # Numbered after both the state and the notes on disk (a state file
-        # restored from a backup lags behind them); built, and refused,
-        # before the passphrase is asked for.
-        newest_note = newest_epoch_note(door, _files.note_names(layout))
-        new = next_epoch(state, door, now=datetime.now(UTC), days=days, newest_note=newest_note)
-        passphrase = trusted.read_passphrase(passphrase_file, new=False)
-        keystore = trusted.unlock_keystore(layout.command_keystore, passphrase)
-        note = sign_epoch(state, new, keystore.signing_key)
-        # The state goes first: a crash between the two writes skips a
-        # number (harmless). The note never replaces one already signed,
-        # which desks would rightly take for a split view.
-        _state.save(layout, _state.record_epoch(state, new))
-        path = layout.notes / epoch_note_name(new)
-        _files.write_new(path, note.encode())
+        new, path = _sign_next_epoch(layout, state, door, days, passphrase_file)
+    _say_signed(new, path)
+
+
+def _sign_next_epoch(
+    layout: _state.Layout,
+    state: _state.CommandState,
+    door: str,
+    days: int,
+    passphrase_file: Path | None,
+) -> tuple[org.Epoch, Path]:
+    """Sign, write and record the next epoch of ``door`` from ``state``.
+
+    The caller holds the lock from reading the state, through the
+    passphrase prompt, to writing the note: an epoch signed from a state
+    that another command changed meanwhile could re-add a removed handler,
+    or give its number to a second, different epoch.
+    """
+    # Numbered after both the state and the notes on disk (a state file
+    # restored from a backup lags behind them); built, and refused, before
+    # the passphrase is asked for.
+    newest_note = newest_epoch_note(door, _files.note_names(layout))
+    new = next_epoch(state, door, now=datetime.now(UTC), days=days, newest_note=newest_note)
+    passphrase = trusted.read_passphrase(passphrase_file, new=False)
+    keystore = trusted.unlock_keystore(layout.command_keystore, passphrase)
+    note = sign_epoch(state, new, keystore.signing_key)
+    # The state goes first: a crash between the two writes skips a number
+    # (harmless). The note never replaces one already signed, which desks
+    # would rightly take for a split view.
+    _state.save(layout, _state.record_epoch(state, new))
+    path = layout.notes / epoch_note_name(new)
+    _files.write_new(path, note.encode())
+    return new, path
+
+
+def _say_signed(new: org.Epoch, path: Path) -> None:
+    others = [name for name, r in (("command", new.command), ("escrow", new.escrow)) if r]
+    besides = f" and {' and '.join(others)}" if others else ""
     click.echo(
-        f"Epoch {new.number} of {door!r}: {len(new.handlers)} handler(s), "
+        f"Epoch {new.number} of {new.door!r}: {len(new.handlers)} handler(s){besides}, "
         f"expires {new.expires:%Y-%m-%d %H:%M} UTC."
     )
-    click.echo(f"Signed note: {path} (give it to the server operator).")
-    if not new.handlers:
-        click.echo(
-            f"Warning: epoch {new.number} lists no handler of {door!r}: only command can "
-            "read what is sent to it until a handler is added and a new epoch signed.",
-            err=True,
-        )
+    click.echo(f"Signed note: {path} (give it to the server operator now).")
