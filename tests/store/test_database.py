@@ -48,6 +48,12 @@ ALLOWED = {
         "day": "day",
     },
     "spent_forms": {"id_hash": "hash of a random form id", "day": "day"},
+    "handler_sync": {
+        "handler_id": "public key fingerprint",
+        "compartment_id": "compartment id",
+        "seq": "count (arrival order)",
+        "day": "day",
+    },
 }
 
 
@@ -78,7 +84,7 @@ def test_migrating_twice_is_harmless(tmp_path: Path) -> None:
     migrate(engine)
     migrate(engine)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
     engine.dispose()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -59,7 +60,14 @@ def create_app(data_dir: Path | str, *, clock: Clock = utc_now) -> FastAPI:
         limits=limits,
         clock=clock,
     )
-    handlers = HandlerService(db=db, doors=doors, blobs=blobs, limits=limits, clock=clock)
+    handlers = HandlerService(
+        db=db,
+        doors=doors,
+        blobs=blobs,
+        limits=limits,
+        clock=clock,
+        retention=timedelta(days=config.retention_days),
+    )
     pages = Pages(Catalogs())
     questionnaires = load_questionnaires(config.questionnaires_dir)
 

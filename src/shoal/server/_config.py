@@ -4,7 +4,8 @@
 
     {"root_key": "shoal/<org-id>/root+<id>+<key>",
      "database": "sqlite:///DIR/shoal.db",
-     "limits": {"max_body": 1073741824, ...}}          (optional)
+     "limits": {"max_body": 1073741824, ...},          (optional)
+     "retention_days": 30}                             (optional)
 
 The root verifier key is the trust anchor given out of band; everything
 else the server trusts is a signed note that chains to it. No private key
@@ -59,12 +60,18 @@ class Limits:
         return cls(**value)
 
 
+#: Days a contact's item stays on the server once every handler's desk of
+#: its compartment has synced it (DESIGN.md, "Retention").
+DEFAULT_RETENTION_DAYS = 30
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     data_dir: Path
     root_key: crypto.NoteVerifier
     database: str
     limits: Limits = field(default_factory=Limits)
+    retention_days: int = DEFAULT_RETENTION_DAYS
 
     @property
     def blobs_dir(self) -> Path:
@@ -97,8 +104,11 @@ def load_config(data_dir: Path) -> ServerConfig:
         raise ConfigError(f"{path} is unreadable: {type(exc).__name__}") from None
     if not isinstance(raw, dict) or not {"root_key", "database"} <= set(raw):
         raise ConfigError(f"{path} needs 'root_key' and 'database'")
-    if not set(raw) <= {"root_key", "database", "limits"}:
+    if not set(raw) <= {"root_key", "database", "limits", "retention_days"}:
         raise ConfigError(f"{path} has unknown keys")
+    retention = raw.get("retention_days", DEFAULT_RETENTION_DAYS)
+    if not isinstance(retention, int) or isinstance(retention, bool) or retention < 0:
+        raise ConfigError(f"{path}: 'retention_days' is a whole number of days, 0 or more")
     if not isinstance(raw["root_key"], str) or not isinstance(raw["database"], str):
         raise ConfigError(f"{path}: 'root_key' and 'database' are strings")
     return ServerConfig(
@@ -106,6 +116,7 @@ def load_config(data_dir: Path) -> ServerConfig:
         root_key=parse_root_key(raw["root_key"]),
         database=raw["database"],
         limits=Limits.from_json(raw.get("limits", {})),
+        retention_days=retention,
     )
 
 

@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from typing import Annotated, Any, BinaryIO
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -26,6 +26,8 @@ from ._models import (
     ItemPage,
     OrgOut,
     ReplyCreated,
+    SyncedOut,
+    SyncedRequest,
     TokenCreated,
     TokenRequest,
 )
@@ -116,6 +118,32 @@ def handler_api(service: HandlerService, limits: Limits) -> APIRouter:
     def contact(contact_id: str, request: Request) -> ContactOut:
         found = service.contact(bearer_token(request), contact_id)
         return ContactOut(id=found.id, recipient=found.recipient, accepted=found.accepted)
+
+    @router.post("/handler/contacts/{contact_id}/cut", status_code=204)
+    def cut(contact_id: str, request: Request) -> Response:
+        """Cut ties: the codename is refused like a wrong one from now on,
+        unread replies go; what the contact sent stays."""
+        service.cut_contact(bearer_token(request), contact_id)
+        return Response(status_code=204)
+
+    @router.delete("/handler/contacts/{contact_id}", status_code=204)
+    def delete_contact(contact_id: str, request: Request) -> Response:
+        """The contact and all their items, rows and ciphertext."""
+        service.delete_contact(bearer_token(request), contact_id)
+        return Response(status_code=204)
+
+    @router.delete("/handler/items/{item_id}", status_code=204)
+    def delete_item(item_id: str, request: Request) -> Response:
+        service.delete_item(bearer_token(request), item_id)
+        return Response(status_code=204)
+
+    @router.post("/handler/synced", openapi_extra=json_body_doc(SyncedRequest))
+    async def synced(request: Request) -> SyncedOut:
+        """The desk holds its compartment's items up to ``seq``; items every
+        current handler holds go after the retention period."""
+        body = await read_json(request, SyncedRequest, limits.max_small_body)
+        expired = await run_in_threadpool(service.synced, bearer_token(request), body.seq)
+        return SyncedOut(expired=expired)
 
     @router.post(
         "/handler/contacts/{contact_id}/replies", status_code=201, openapi_extra=REPLY_BODY_DOC

@@ -17,14 +17,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 import secrets
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import BinaryIO
 
 from fastapi import Request
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -48,6 +49,8 @@ LOGIN_CONTEXT = b"shoal handler login v1\n"
 AGE_MAGIC = b"age-encryption.org/v1\n"
 NONCE_SIZE = 32
 TOKEN_GRACE = timedelta(days=1)
+#: Items retention deletes per sync call: bounded work per request.
+_EXPIRE_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -85,12 +88,14 @@ class HandlerService:
         blobs: BlobStore,
         limits: Limits,
         clock: Clock,
+        retention: timedelta = timedelta(days=30),
     ) -> None:
         self._db = db
         self._doors = doors
         self._blobs = blobs
         self._limits = limits
         self._clock = clock
+        self._retention = retention
 
     def challenge(self) -> tuple[str, bytes]:
         today = day_of(self._clock())
@@ -253,6 +258,122 @@ class HandlerService:
             if not self._contact(db, handler, contact_id).accepted:
                 raise ConflictError(msg.CONTACT_CUT)
         return handler
+
+    def cut_contact(self, token: str | None, contact_id: str) -> None:
+        """Cut ties with a contact at once (DESIGN.md, "Cutting ties").
+
+        Their lookup id is replaced by random bytes and their recipient
+        erased, so their codename now takes the very path of a wrong one;
+        their sessions end on their next request (the flag); replies not yet
+        read are deleted. What they sent stays: the organization keeps it.
+        """
+        with self._db() as db:
+            contact = self._contact(db, self._authenticate(db, token), contact_id)
+            contact.accepted = False
+            contact.lookup_id = os.urandom(len(contact.lookup_id))
+            contact.recipient = ""
+            replies = db.scalars(
+                select(schema.Item).where(
+                    schema.Item.contact_id == contact_id, schema.Item.direction == "out"
+                )
+            ).all()
+            self._delete_items(db, replies)
+
+    def delete_item(self, token: str | None, item_id: str) -> None:
+        with self._db() as db:
+            handler = self._authenticate(db, token)
+            item = db.scalars(
+                select(schema.Item).where(
+                    schema.Item.id == item_id,
+                    schema.Item.compartment_id == handler.door.compartment_id,
+                )
+            ).one_or_none()
+            if item is None:
+                raise NotFoundError(msg.NO_SUCH_ITEM)
+            self._delete_items(db, [item])
+
+    def delete_contact(self, token: str | None, contact_id: str) -> None:
+        """The contact and everything of theirs on the server (the desks
+        keep what they synced)."""
+        with self._db() as db:
+            contact = self._contact(db, self._authenticate(db, token), contact_id)
+            items = db.scalars(
+                select(schema.Item).where(schema.Item.contact_id == contact_id)
+            ).all()
+            self._delete_items(db, items, also=[contact])
+
+    def synced(self, token: str | None, seq: int) -> int:
+        """Record that the handler's desk holds its compartment's items up
+        to ``seq``; then delete what retention allows. Returns how many
+        items went."""
+        today = day_of(self._clock())
+        with self._db() as db:
+            handler = self._authenticate(db, token)
+            compartment_id = handler.door.compartment_id
+            newest = db.scalar(
+                select(func.max(schema.Item.seq)).where(
+                    schema.Item.compartment_id == compartment_id
+                )
+            )
+            # Never past what exists: a desk cannot claim items to come.
+            seq = min(seq, newest or 0)
+            row = db.get(schema.HandlerSync, (handler.handler_id, compartment_id))
+            if row is None:
+                db.add(schema.HandlerSync(
+                    handler_id=handler.handler_id, compartment_id=compartment_id,
+                    seq=seq, day=today,
+                ))  # fmt: skip
+            elif seq > row.seq:
+                row.seq, row.day = seq, today
+            db.flush()
+            return self._expire(db, handler.door, today)
+
+    def _expire(self, db: Session, door: Door, today: date) -> int:
+        """Delete the compartment's contacts' items that every current
+        handler's desk has synced and that are older than the retention
+        period. Replies are the contact's to read or delete: not these."""
+        current = [h.handler_id for h in door.epoch.handlers]
+        marks = db.scalars(
+            select(schema.HandlerSync.seq).where(
+                schema.HandlerSync.compartment_id == door.compartment_id,
+                schema.HandlerSync.handler_id.in_(current),
+            )
+        ).all()
+        if not current or len(marks) < len(current):
+            db.commit()
+            return 0  # some desk has synced nothing yet: keep everything
+        expired = db.scalars(
+            select(schema.Item)
+            .where(
+                schema.Item.compartment_id == door.compartment_id,
+                schema.Item.direction == "in",
+                schema.Item.seq <= min(marks),
+                schema.Item.day <= today - self._retention,
+            )
+            .limit(_EXPIRE_BATCH)
+        ).all()
+        self._delete_items(db, expired)
+        return len(expired)
+
+    def _delete_items(
+        self, db: Session, items: Sequence[schema.Item], also: Sequence[schema.Base] = ()
+    ) -> None:
+        """Rows first, in one transaction, then their ciphertext: a crash
+        between leaves an orphaned blob (ciphertext only), never a row
+        without its blob. A blob another item still names stays."""
+        gone = {item.blob_id for item in items}
+        for item in items:
+            db.delete(item)
+        db.flush()  # the items before what they refer to (a contact)
+        for row in also:
+            db.delete(row)
+        db.flush()
+        kept = set(
+            db.scalars(select(schema.Item.blob_id).where(schema.Item.blob_id.in_(gone))).all()
+        )
+        db.commit()
+        for blob_id in gone - kept:
+            self._blobs.delete(blob_id)
 
     def _insert(self, item: schema.Item) -> None:
         with self._db() as db:

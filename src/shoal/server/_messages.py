@@ -80,6 +80,7 @@ HANDLER_LOGIN_FAILED = N_("The login failed: the challenge, key or signature was
 HANDLER_NOT_LOGGED_IN = N_("Not logged in: the token is missing, unknown or expired.")
 NO_SUCH_CONTACT = N_("No such contact in this compartment.")
 NO_SUCH_BLOB = N_("No such blob in this compartment.")
+NO_SUCH_ITEM = N_("No such item in this compartment.")
 CONTACT_CUT = N_("Ties with this contact are cut: it can receive no replies.")
 NOT_AN_AGE_FILE = N_("A reply must be an age file.")
 REPLY_TOO_LARGE = N_("The reply is too large.")

@@ -96,3 +96,11 @@ class ContactOut(BaseModel):
 
 class ReplyCreated(BaseModel):
     id: str
+
+
+class SyncedRequest(_Request):
+    seq: int = Field(ge=0, description="the desk holds every item up to this seq")
+
+
+class SyncedOut(BaseModel):
+    expired: int = Field(description="items retention deleted now")

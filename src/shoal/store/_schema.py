@@ -99,3 +99,16 @@ class SpentForm(Base):
     __tablename__ = "spent_forms"
     id_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)  # SHA-256
     day: Mapped[date] = mapped_column(Date, index=True)
+
+
+class HandlerSync(Base):
+    """How far a handler's desk has synced its compartment: retention
+    deletes only what every current handler's desk holds."""
+
+    __tablename__ = "handler_sync"
+    handler_id: Mapped[str] = mapped_column(ID, primary_key=True)  # key fingerprint (public)
+    compartment_id: Mapped[str] = mapped_column(
+        ForeignKey("compartments.id"), primary_key=True
+    )  # compartment id
+    seq: Mapped[int] = mapped_column(BigInteger)  # count (arrival order)
+    day: Mapped[date] = mapped_column(Date)
