@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import io
 from hashlib import sha256
 
 import pytest
@@ -283,3 +284,20 @@ def test_stanza_repr_hides_body_and_arguments() -> None:
         assert b64(body).decode() not in text
         assert repr(body) not in text
         assert "32 bytes" in text
+
+
+@pytest.mark.parametrize("recipients", [1, 2, 5])
+def test_stanza_count_reads_only_the_header(recipients: int) -> None:
+    identities = [crypto.generate_identity() for _ in range(recipients)]
+    sealed = crypto.encrypt(b"x" * 200_000, [i.recipient() for i in identities])
+    source = io.BytesIO(sealed)
+    assert crypto.stanza_count(source) == recipients
+    assert source.tell() <= 64 * 1024  # one read: the payload was not walked
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"age-encryption.org/v1\n-> X25519 abc\n", b"not an age file at all"]
+)
+def test_stanza_count_refuses_what_is_no_whole_header(data: bytes) -> None:
+    with pytest.raises(errors.HeaderError):
+        crypto.stanza_count(io.BytesIO(data))

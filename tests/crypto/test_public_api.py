@@ -74,6 +74,7 @@ EXPECTED_EXPORTS = [
     "parse_recipient",
     "seal_keystore",
     "sign_note",
+    "stanza_count",
 ]
 
 FORBIDDEN_IMPORTS = ["starlette", "fastapi", "sqlalchemy", "jinja2", "httpx", "uvicorn"]

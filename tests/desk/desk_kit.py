@@ -37,6 +37,8 @@ class OrgKit:
         self.root_key = crypto.SigningKey.generate()
         self.command_key = crypto.SigningKey.generate()
         self.reading = crypto.generate_identity(key_type)
+        #: Every compartment's escrow: its epochs may then list one handler.
+        self.escrow = crypto.generate_identity(key_type)
         founding = _notes.found(
             self.organization,
             root=self.root_key,
@@ -55,6 +57,7 @@ class OrgKit:
 
     def add_compartment(self, door: str) -> str:
         self.state = _state.add_compartment(self.state, door, org.new_id())
+        self.state = _state.set_escrow(self.state, door, self.escrow.recipient())
         return self.state.compartment(door).compartment_id
 
     def add_handler(self, door: str, enrollment: trusted.Enrollment) -> None:
@@ -140,7 +143,17 @@ class Desk:
     passphrase_file: Path
 
     def run(self, command: str, *args: str, passphrase: Path | None = None) -> Result:
-        keyed = command in {"keygen", "sync", "list", "read", "reply", "export"}
+        keyed = command in {
+            "keygen",
+            "sync",
+            "list",
+            "read",
+            "reply",
+            "export",
+            "cut",
+            "delete",
+            "delete-contact",
+        }
         pass_args = ["--passphrase-file", str(passphrase or self.passphrase_file)] if keyed else []
         argv = ["desk", command, "--dir", str(self.folder), *pass_args, *args]
         return CliRunner().invoke(main, argv, obj=self.transport, catch_exceptions=False)

@@ -40,6 +40,7 @@ class FakeItem:
     direction: str
     blob: str
     day: str = TODAY
+    epoch: int = 0
 
 
 @dataclass
@@ -67,6 +68,8 @@ class FakeServer:
     #: epochs (need-to-know), as ``shoal serve`` does.
     notes_after_login: bool = False
     logins: int = 0
+    #: What each compartment's desk reported with ``POST /handler/synced``.
+    synced: dict[str, int] = field(default_factory=dict)
 
     # What tests use to fill it, as contacts and the intake would.
 
@@ -76,12 +79,20 @@ class FakeServer:
         return contact_id
 
     def add_item(
-        self, compartment_id: str, sealed: bytes, *, contact: str | None, direction: str = "in"
+        self,
+        compartment_id: str,
+        sealed: bytes,
+        *,
+        contact: str | None,
+        direction: str = "in",
+        epoch: int = 0,
     ) -> str:
         blob = hashlib.sha256(sealed).hexdigest()
         self.blobs[blob] = sealed
         seq = max((i.seq for i in self.items), default=0) + 1
-        item = FakeItem(secrets.token_hex(16), seq, compartment_id, contact, direction, blob)
+        item = FakeItem(
+            secrets.token_hex(16), seq, compartment_id, contact, direction, blob, epoch=epoch
+        )
         self.items.append(item)
         return item.item_id
 
@@ -137,6 +148,9 @@ class FakeServer:
             return httpx.Response(200, json={**self.document, "epochs": epochs})
         if request.method == "GET" and path == "/api/v1/handler/items":
             return self._items(compartment_id, request.url.params)
+        if request.method == "POST" and path == "/api/v1/handler/synced":
+            self.synced[compartment_id] = int(json.loads(request.content)["seq"])
+            return httpx.Response(200, json={"expired": 0})
         if request.method == "GET" and parts[:4] == ["api", "v1", "handler", "blobs"]:
             blob = self.blobs.get(parts[4]) if len(parts) == 5 else None
             if blob is None or not any(
@@ -157,6 +171,9 @@ class FakeServer:
                         "accepted": contact.accepted,
                     },
                 )
+            if request.method == "POST" and parts[5:] == ["cut"]:
+                contact.accepted, contact.recipient = False, ""
+                return httpx.Response(204)
             if request.method == "POST" and parts[5:] == ["replies"]:
                 if not request.content.startswith(AGE_MAGIC):
                     return _error(400, "A reply must be an age file.")
@@ -208,6 +225,7 @@ class FakeServer:
                 "blob": i.blob,
                 "size": self.announced.get(i.blob, len(self.blobs[i.blob])),
                 "day": i.day,
+                "epoch": i.epoch,
             }
             for i in page
         ]

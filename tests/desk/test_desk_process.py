@@ -37,6 +37,10 @@ def test_an_organization_made_by_command_is_trusted_by_a_desk(tmp_path: Path) ->
     ok("command", "init", "--dir", str(command), *keyed, "--work-factor", "10")
     root_key = (command / "root.vkey").read_text().strip()
     ok("command", "compartment", "add", "--dir", str(command), "--door", DOOR)
+    # One handler here: an escrow recipient keeps the epoch from stranding data.
+    escrow = str(crypto.generate_identity().recipient())
+    ok("command", "compartment", "policy", "--dir", str(command), "--door", DOOR,
+       "--escrow", escrow)  # fmt: skip
     enrollment = ok("desk", "keygen", "--dir", str(desk_dir), *keyed, "--work-factor", "10")
     assert enrollment == (desk_dir / "enrollment.txt").read_text()
     ok(
@@ -118,6 +122,10 @@ def test_command_adds_only_a_bundle_the_handlers_key_signed(tmp_path: Path) -> N
     ok("command", "init", "--dir", str(command), "--passphrase-file", str(secret),
        "--work-factor", "10")  # fmt: skip
     ok("command", "compartment", "add", "--dir", str(command), "--door", DOOR)
+    # One handler here: an escrow recipient keeps the epoch from stranding data.
+    escrow = str(crypto.generate_identity().recipient())
+    ok("command", "compartment", "policy", "--dir", str(command), "--door", DOOR,
+       "--escrow", escrow)  # fmt: skip
     ok("desk", "keygen", "--dir", str(desk_dir), "--passphrase-file", str(secret),
        "--work-factor", "10")  # fmt: skip
     genuine = (desk_dir / "enrollment.txt").read_text()

@@ -71,7 +71,7 @@ def raises_proof(check: Callable[[], None]) -> bool:
 def test_leaf_and_node_hashes_are_domain_separated_sha256() -> None:
     assert leaf_hash(b"abc") == sha(b"\x00abc")
     assert node_hash(b"L" * 32, b"R" * 32) == sha(b"\x01" + b"L" * 32 + b"R" * 32)
-    assert EMPTY_ROOT == sha(b"")
+    assert sha(b"") == EMPTY_ROOT
     assert leaf_hash(b"") == bytes.fromhex(
         "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
     )
@@ -171,7 +171,9 @@ def test_reference_vectors_from_transparency_dev() -> None:
         assert root(hashes[:size]).hex() == expected, size
     for (index, size), proof in REF_INCLUSION.items():
         assert [p.hex() for p in inclusion_proof(hashes[:size], index)] == proof
-        verify_inclusion(hashes[index], index, size, [bytes.fromhex(p) for p in proof], root(hashes))
+        verify_inclusion(
+            hashes[index], index, size, [bytes.fromhex(p) for p in proof], root(hashes)
+        )
     for (m, n), proof in REF_CONSISTENCY.items():
         assert [p.hex() for p in consistency_proof(hashes, m, n)] == proof
         verify_consistency(
@@ -221,11 +223,17 @@ def test_every_inclusion_proof_verifies_and_every_tampering_is_refused(
         verify_inclusion(hashes[index], index, size, proof, head)
         for bad in tampered_lists(proof, bit):
             assert raises_proof(lambda b=bad: verify_inclusion(hashes[index], index, size, b, head))
-        assert raises_proof(lambda: verify_inclusion(flip(hashes[index], bit), index, size, proof, head))
-        assert raises_proof(lambda: verify_inclusion(hashes[index], index, size, proof, flip(head, bit)))
+        assert raises_proof(
+            lambda: verify_inclusion(flip(hashes[index], bit), index, size, proof, head)
+        )
+        assert raises_proof(
+            lambda: verify_inclusion(hashes[index], index, size, proof, flip(head, bit))
+        )
         for other in range(-1, size + 2):
             if other != index:
-                assert raises_proof(lambda o=other: verify_inclusion(hashes[index], o, size, proof, head))
+                assert raises_proof(
+                    lambda o=other: verify_inclusion(hashes[index], o, size, proof, head)
+                )
 
 
 @given(unique_leaves, st.data())
@@ -239,10 +247,16 @@ def test_an_inclusion_proof_does_not_verify_against_another_tree_head(
     for other in range(index + 1, len(hashes) + 1):
         if other != size:
             head = root(hashes[:other])
-            assert raises_proof(lambda o=other, h=head: verify_inclusion(hashes[index], index, o, proof, h))
+            assert raises_proof(
+                lambda o=other, h=head: verify_inclusion(hashes[index], index, o, proof, h)
+            )
     for other in (-1, 0, index):  # sizes that cannot hold the index at all
         if other <= index:
-            assert raises_proof(lambda o=other: verify_inclusion(hashes[index], index, o, proof, root(hashes[:size])))
+            assert raises_proof(
+                lambda o=other: verify_inclusion(
+                    hashes[index], index, o, proof, root(hashes[:size])
+                )
+            )
 
 
 @given(unique_leaves, st.data())
@@ -312,8 +326,14 @@ def check_consistency_pair(hashes: list[bytes], m: int, n: int, bit: int) -> Non
     verify_consistency(m, n, root_m, root_n, proof)
     for bad in tampered_lists(proof, bit):
         assert raises_proof(lambda b=bad: verify_consistency(m, n, root_m, root_n, b)), (m, n, bad)
-    for wrong_m, wrong_n in ((flip(root_m, bit), root_n), (root_m, flip(root_n, bit))):
-        assert raises_proof(lambda a=wrong_m, b=wrong_n: verify_consistency(m, n, a, b, proof))
+    assert raises_proof(lambda: verify_consistency(m, n, flip(root_m, bit), root_n, proof))
+    # Every tree extends the empty one: from size 0 to a larger size, the
+    # second root is unconstrained.
+    unconstrained = m == 0 < n
+    assert (
+        raises_proof(lambda: verify_consistency(m, n, root_m, flip(root_n, bit), proof))
+        != unconstrained
+    )
     # Against the genuine head of another size, only that size's own proof passes.
     for other_m in range(n + 1):
         if other_m != m:
@@ -381,7 +401,6 @@ def test_the_right_edge_root_matches_full_recomputation_after_every_append(
         assert state.size == len(hashes)
         assert state.root == root(hashes)
         assert len(state.edge) <= state.size.bit_length()
-        assert Prover(MemoryHashSource(None)).state(0) == LogState()
         # The finished subtrees are exactly the perfect ones ending here.
         assert [(s.level, s.index) for s in finished] == [
             (level, old_size >> level)
@@ -417,6 +436,22 @@ def test_log_state_refuses_a_corrupt_row() -> None:
         LogState(-1, ())
     with pytest.raises(ValueError):
         LogState().append(b"short")
+
+
+def test_the_memory_source_stores_the_levels_it_is_asked_to() -> None:
+    source = MemoryHashSource(store_level=2)
+    for h in leaves_of(8):
+        source.append(h)
+    assert source.subtree(1, 0) is None
+    assert source.subtree(2, 1) == root(leaves_of(8)[4:])
+    assert source.subtree(3, 0) == root(leaves_of(8))
+    assert MemoryHashSource(None).append(sha(b"a")).size == 1
+
+
+def test_a_full_log_refuses_another_entry() -> None:
+    full = LogState(MAX_SIZE, (sha(b"e"),) * MAX_SIZE.bit_count())
+    with pytest.raises(ValueError, match="full"):
+        full.append(sha(b"one more"))
 
 
 def test_provers_refuse_impossible_requests() -> None:
@@ -580,6 +615,7 @@ def stray_bits(encoded: str) -> str:
         pytest.param(GOOD.replace(GOOD_ROOT, base64.b64encode(b"x" * 33).decode()), id="33-bytes"),
         pytest.param(GOOD.replace(GOOD_ROOT, base64.b64encode(b"x" * 64).decode()), id="64-bytes"),
         pytest.param(GOOD[:-1], id="missing-final-newline"),
+        pytest.param(GOOD + "ext", id="missing-newline-after-extension"),
         pytest.param(GOOD + "\n", id="extra-blank-line"),
         pytest.param(GOOD.replace("\n12\n", "\n\n12\n"), id="blank-line-inside"),
         pytest.param(GOOD + "ext\n\n", id="blank-after-extension"),
@@ -610,7 +646,7 @@ def test_checkpoint_values_are_checked_on_construction() -> None:
         (ORIGIN, 0, sha(b"r")),
     ):
         with pytest.raises(CheckpointError):
-            Checkpoint(*args)  # type: ignore[arg-type]
+            Checkpoint(*args)
     with pytest.raises(CheckpointError):
         Checkpoint(ORIGIN, 1, sha(b"r"), ("two\nlines",))
     with pytest.raises(CheckpointError):
@@ -684,7 +720,7 @@ def test_advance_detects_a_rollback() -> None:
 
 def test_advance_detects_a_rewrite() -> None:
     honest = Log(leaves_of(20))
-    rewritten = Log(honest.hashes[:6] + [leaf_hash(b"forged")] + honest.hashes[7:])
+    rewritten = Log([*honest.hashes[:6], leaf_hash(b"forged"), *honest.hashes[7:]])
     known = honest.checkpoint(9)
     # A consistent-looking proof from the rewritten log does not help it.
     with pytest.raises(TlogForkError, match="not shown to extend size 9"):

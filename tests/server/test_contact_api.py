@@ -301,6 +301,9 @@ def test_openapi_describes_the_contract(client: TestClient) -> None:
         "/api/v1/handler/blobs/{blob_id}",
         "/api/v1/handler/contacts/{contact_id}",
         "/api/v1/handler/contacts/{contact_id}/replies",
+        "/api/v1/handler/contacts/{contact_id}/cut",
+        "/api/v1/handler/items/{item_id}",
+        "/api/v1/handler/synced",
     }
     submission = paths["/api/v1/doors/{door}/submissions"]["post"]["requestBody"]["content"]
     assert set(submission["multipart/form-data"]["schema"]["properties"]) == {"message", "files"}

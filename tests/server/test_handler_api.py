@@ -150,8 +150,9 @@ def test_items_page_by_seq_and_stay_in_their_compartment(
     empty = client.get(f"/api/v1/handler/items?after={rest['next']}", headers=auth(token)).json()
     assert empty == {"items": [], "next": 5}
     item = page["items"][0]
-    assert set(item) == {"id", "seq", "contact", "direction", "blob", "size", "day"}
+    assert set(item) == {"id", "seq", "contact", "direction", "blob", "size", "epoch", "day"}
     assert item["direction"] == "in"
+    assert item["epoch"] == 1  # what the server sealed it to
     assert item["day"] == datetime.now(UTC).date().isoformat()
     for bad in ("limit=0", "limit=1001", "after=-1", "after=x"):
         assert client.get(f"/api/v1/handler/items?{bad}", headers=auth(token)).status_code == 400

@@ -37,6 +37,7 @@ ALLOWED = {
         "direction": "flag",
         "blob_id": "hash of ciphertext",
         "size": "padded ciphertext size",
+        "epoch": "count (the epoch sealed to)",
         "day": "day",
     },
     "sessions": {"id": "random id", "record": "ciphertext", "day": "day"},

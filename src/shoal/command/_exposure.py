@@ -4,19 +4,20 @@ it could decrypt or learn (DESIGN.md, "Compartments", "Exposure report").
 Pure: command's state, the epochs command signed (opened from its notes by
 the shell) and, optionally, counts read from the server's database go in;
 a :class:`Report` comes out. Command never sees the server, so without
-counts the report names *which* items (all of compartment 'a', its own
-replies, …) and leaves the numbers out.
+counts the report names *which* items (all of compartment 'a', those
+sealed under epoch 1, its own replies) and leaves the numbers out.
 
 Why it follows from the epochs alone: every stored item is one age file
 sealed to the recipients of one epoch of its compartment, and a reply also
 to its contact's recipient (docs/api.md, "Items"). An identity therefore
 decrypts exactly the items sealed under the epochs that list its
 recipient, plus, for a contact, the replies sealed to them. The server
-does not record which epoch sealed an item, so for a principal listed in
-some of a compartment's epochs and not in others (a handler removed, or
-added later) the counts are upper bounds, and say so (``exact`` false).
-The tests check all of this against trial decryption of every stored
-blob with each principal's real keys (tests/command/test_exposure.py).
+records the epoch it sealed each item to; an item stored before it did
+(epoch 0) could belong to any epoch in force, so for a principal listed in
+some epochs and not in others such items make the counts upper bounds
+(``exact`` false). The tests check all of this against trial decryption
+of every stored blob with each principal's real keys
+(tests/command/test_exposure.py).
 
 Principals, in the order of the report: the server's disk, command's
 machine, each escrow holder, then per compartment each handler (current
@@ -34,14 +35,18 @@ another meaning within a version; new keys may be added::
         "id": str, "door": str,
         "epochs": [int],          # the epoch numbers command signed
         "handlers": [str],        # handler ids in the newest signed epoch
-        "command_reads": bool,    # some epoch lists command's reading recipient
-        "escrow": bool,           # some epoch lists an escrow recipient
-        "server": null | {        # only when counted
+        "command_reads": bool,    # some signed epoch lists command's reading recipient
+        "escrow": bool,           # some signed epoch lists an escrow recipient
+        "policy": {               # command's state, for the next epoch
+          "escrow": str | null, "command_reads": bool
+        },
+        "server": null | {        # only when counted (and the server has it)
           "epochs": [int],        # the epoch numbers imported on the server
           "contacts": int,        # contact rows (accepted or cut)
           "contacts_with_items": int,
           "items": int,           # stored items: what contacts sent, and replies
-          "replies": int          # of which replies to contacts
+          "replies": int,         # of which replies to contacts
+          "items_by_epoch": {"<n>": int}   # "0": stored before epochs were recorded
         }
       }],
       "principals": [{
@@ -55,12 +60,12 @@ another meaning within a version; new keys may be added::
         "handler": str | null,    # the handler's id (handler and desk)
         "status": null | "current" | "awaiting-epoch" | "removed-not-signed"
                 | "removed",
-        "decrypts": [{            # one entry per compartment it can read anything of
+        "decrypts": [{            # one per compartment whose epochs list its recipient
           "compartment": str, "door": str,
           "scope": "all" | "epochs" | "own-replies",
           "epochs": [int],        # the signed epochs that list its recipient
-          "exact": bool,          # false: the counts below are upper bounds
-          "items": int | null,    # null without counts (and for own-replies)
+          "exact": bool,          # false: "items" and "contacts" are upper bounds
+          "items": int | null,    # null without counts, and for own-replies
           "contacts": int | null, # contacts those items came from or went to
           "replies_per_contact": null | {contact id: int}   # own-replies, counted
         }],
@@ -68,14 +73,18 @@ another meaning within a version; new keys may be added::
       }]
     }
 
-``decrypts`` lists what the principal's keys open among the items stored
-on the server; the server's disk and a fresh contact have ``[]`` or only
-their own replies. ``holds``, ``can``, ``cannot`` and ``learns`` are
-sentences for people, not for parsing.
+``decrypts`` is about what is stored on the server (desks may hold more:
+items the server deleted since). Scope "all": every item of the
+compartment; "epochs": those sealed under the listed epochs only (a handler
+removed, or added, or an escrow set, along the way); "own-replies": a
+contact's own conversation's replies, counted per contact id. ``holds``,
+``can``, ``cannot`` and ``learns`` are sentences for people, not for
+parsing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,6 +94,8 @@ from .. import crypto, org
 from ._state import CommandState, Compartment
 
 FORMAT_VERSION = 1
+#: The epoch of an item stored before the server recorded epochs.
+UNRECORDED = 0
 
 
 class Kind(enum.StrEnum):
@@ -104,25 +115,45 @@ class Scope(enum.StrEnum):
 
 
 class Status(enum.StrEnum):
-    """A handler's place in their compartment, from state and epochs."""
+    """A handler's place in their compartment, from the state and the epochs."""
 
     CURRENT = "current"  # in the state and in the newest signed epoch
     AWAITING_EPOCH = "awaiting-epoch"  # added, but no epoch signed since
-    REMOVED_NOT_SIGNED = "removed-not-signed"  # removed, newest epoch still lists them
+    REMOVED_NOT_SIGNED = "removed-not-signed"  # removed; the newest epoch still lists them
     REMOVED = "removed"  # removed, and an epoch without them is signed
+
+
+@dataclass(frozen=True)
+class EpochTally:
+    """The stored items sealed under one epoch, and whose they are."""
+
+    items: int
+    contacts: frozenset[str] = frozenset()  # contact ids they came from or went to
 
 
 @dataclass(frozen=True)
 class CompartmentCounts:
     """What the server's database shows of one compartment (no plaintext)."""
 
-    epochs: frozenset[int]
+    epochs: frozenset[int]  # imported
     contacts: int
-    contacts_with_items: int
-    items: int
-    replies: int
-    #: Replies stored per contact id; a contact without any is absent or 0.
+    #: By the epoch the server sealed them to; :data:`UNRECORDED` for items
+    #: stored before it said.
+    items_by_epoch: Mapping[int, EpochTally] = field(default_factory=dict)
+    replies: int = 0
+    #: Replies stored per contact id; a contact without any may be absent.
     replies_per_contact: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def items(self) -> int:
+        return sum(t.items for t in self.items_by_epoch.values())
+
+    @property
+    def contacts_with_items(self) -> int:
+        found: set[str] = set()
+        for tally in self.items_by_epoch.values():
+            found |= tally.contacts
+        return len(found)
 
 
 @dataclass(frozen=True)
@@ -141,6 +172,7 @@ class Access:
     items: int | None = None
     contacts: int | None = None
     replies_per_contact: Mapping[str, int] | None = None
+    later: tuple[int, ...] = ()  # signed epochs that do not list it (for the text)
 
 
 @dataclass(frozen=True)
@@ -166,6 +198,8 @@ class CompartmentSummary:
     handlers: tuple[str, ...]
     command_reads: bool
     escrow: bool
+    policy_escrow: crypto.AgeRecipient | None
+    policy_command_reads: bool
     server: CompartmentCounts | None
 
 
@@ -191,25 +225,31 @@ def epoch_range(numbers: Iterable[int]) -> str:
 
 
 def _epochs_word(numbers: Iterable[int]) -> str:
-    listed = list(numbers)
+    listed = sorted(set(numbers))
     return f"epoch{'s' if len(listed) > 1 else ''} {epoch_range(listed)}"
 
 
-def _short(handler_id: str) -> str:
-    return handler_id[:12]
+def plural(n: int, word: str) -> str:
+    """``1 item``, ``2 items``; ``reply`` → ``replies``."""
+    if n == 1:
+        return f"{n} {word}"
+    return f"{n} {word[:-1]}ies" if word.endswith("y") else f"{n} {word}s"
 
 
-# Which epochs hold which recipient.
+def _doors(doors: Iterable[str]) -> str:
+    return ", ".join(f"'{d}'" for d in doors)
+
+
+# One compartment: which of its epochs hold which recipient, and what the
+# server holds of it.
 
 
 @dataclass(frozen=True)
 class _Book:
-    """One compartment's signed epochs, and what the server has of them."""
-
     compartment: Compartment
     epochs: Mapping[int, org.Epoch]  # signed by command, by number
-    counts: CompartmentCounts | None  # None: not counted, or not on the server
     counted: bool
+    counts: CompartmentCounts | None  # None: not counted, or not on the server
 
     @property
     def door(self) -> str:
@@ -239,32 +279,50 @@ class _Book:
             n for n, e in sorted(self.epochs.items()) if recipient in map(str, e.recipients())
         )
 
+    def _lists(self, number: int, recipient: str) -> bool | None:
+        """Whether epoch ``number`` lists ``recipient``; None if command's
+        notes lack that epoch (its recipients are unknown here)."""
+        epoch = self.epochs.get(number)
+        return None if epoch is None else recipient in map(str, epoch.recipients())
+
     def access(self, recipient: str) -> Access | None:
         """What an identity for ``recipient`` opens of this compartment."""
         listed = self.listing(recipient)
         if not listed:
             return None
-        # True / False per epoch in force; None for one the server holds
-        # but command's notes lack (its recipients are unknown here).
-        member = [
-            (recipient in map(str, self.epochs[n].recipients())) if n in self.epochs else None
-            for n in self.in_force
-        ]
-        counts = self.counts if self.counted else None
-        if member and all(m is True for m in member):
-            scope, exact, everything = Scope.ALL, True, True
-        elif all(m is False for m in member):
-            # Listed only in epochs no stored item can be sealed under.
-            scope, exact, everything = Scope.EPOCHS, True, False
-        else:
-            scope, exact, everything = Scope.EPOCHS, False, True
-        items = contacts = None
-        if self.counted:
-            found = everything and counts is not None
-            items = counts.items if found and counts is not None else 0
-            contacts = counts.contacts_with_items if found and counts is not None else 0
+        later = tuple(n for n in sorted(self.epochs) if n not in listed)
+        membership = [self._lists(n, recipient) for n in self.in_force]
+        everywhere = bool(membership) and all(m is True for m in membership)
+        nowhere = all(m is False for m in membership)
+        scope = Scope.ALL if everywhere and not later else Scope.EPOCHS
+        if not self.counted:
+            return Access(self.compartment.compartment_id, self.door, scope, listed, True,
+                          later=later)  # fmt: skip
+        sure, maybe = 0, 0
+        sure_contacts: set[str] = set()
+        maybe_contacts: set[str] = set()
+        tallies = self.counts.items_by_epoch if self.counts is not None else {}
+        for number, tally in tallies.items():
+            if number == UNRECORDED:
+                # Sealed under one of the epochs in force, not known which.
+                opens = True if everywhere else False if nowhere else None
+            else:
+                opens = self._lists(number, recipient)
+            if opens is True:
+                sure += tally.items
+                sure_contacts |= tally.contacts
+            elif opens is None:
+                maybe += tally.items
+                maybe_contacts |= tally.contacts
         return Access(
-            self.compartment.compartment_id, self.door, scope, listed, exact, items, contacts
+            self.compartment.compartment_id,
+            self.door,
+            scope,
+            listed,
+            exact=maybe == 0,
+            items=sure + maybe,
+            contacts=len(sure_contacts | maybe_contacts),
+            later=later,
         )
 
     def own_replies(self) -> Access:
@@ -289,100 +347,107 @@ def describe(access: Access) -> str:
         line = f"its own conversation's replies in {door} only"
         if access.replies_per_contact is not None:
             values = list(access.replies_per_contact.values())
-            total, most = sum(values), max(values, default=0)
             replied = sum(1 for v in values if v)
-            line += f": at most {most} per contact ({total} replies to {replied} contact(s))"
+            line += (
+                f": {plural(sum(values), 'reply')} to {plural(replied, 'contact')}, "
+                f"at most {max(values, default=0)} to one"
+            )
         return line
+    numbers = ""
     if access.items is not None:
-        numbers = f"{access.items} item(s) of {door} ({access.contacts} contact(s))"
-    else:
-        numbers = ""
+        bound = "" if access.exact else "at most "
+        numbers = (
+            f"{bound}{plural(access.items, 'item')} ({plural(access.contacts or 0, 'contact')})"
+        )
     if access.scope is Scope.ALL:
-        return f"all {numbers}" if numbers else f"all items of compartment {door}"
-    epochs = _epochs_word(access.epochs)
-    if access.exact:
-        return f"nothing of {door}: listed only in {epochs}, which no stored item is sealed under"
-    line = f"the items of {door} sealed under {epochs} (past items), not those of later epochs"
-    return f"{line}: at most {numbers}" if numbers else line
+        return f"all items of {door}: {numbers}" if numbers else f"all items of {door}"
+    line = f"the items of {door} sealed under {_epochs_word(access.epochs)}"
+    if access.later:
+        line += f", not those of {_epochs_word(access.later)}"
+    return f"{line}: {numbers}" if numbers else line
 
 
 # The principals.
 
 
-def _server_disk(report_books: Sequence[_Book], counted: bool) -> Principal:
+def _server_disk(books: Sequence[_Book]) -> Principal:
     learns = [
         "the organization chart: every compartment's door and id, and each one's "
-        "handlers (ids and public keys) in every epoch imported",
+        "handlers (ids and public keys), escrow and command recipients in every "
+        "epoch imported",
         "per compartment: how many contacts and items, on which days (not times), "
-        "of which padded sizes, and which contacts received replies",
+        "of which padded sizes, sealed under which epoch, and which contacts "
+        "received replies",
     ]
-    if counted:
-        for book in report_books:
-            c = book.counts
-            if c is None:
-                learns.append(f"'{book.door}': nothing (not imported on the server)")
-                continue
-            learns.append(
-                f"'{book.door}': {c.contacts} contact(s), {c.items} item(s) "
-                f"({c.items - c.replies} sent by contacts, {c.replies} replies), "
-                f"{_epochs_word(sorted(c.epochs)) if c.epochs else 'no epoch'} imported"
-            )
+    for book in books:
+        c = book.counts
+        if not book.counted:
+            break
+        if c is None:
+            learns.append(f"'{book.door}': nothing (its notes are not imported)")
+            continue
+        imported = _epochs_word(c.epochs) if c.epochs else "no epoch"
+        learns.append(
+            f"'{book.door}': {plural(c.contacts, 'contact')}, {plural(c.items, 'item')} "
+            f"({c.items - c.replies} sent by contacts, {plural(c.replies, 'reply')}); "
+            f"{imported} imported"
+        )
     return Principal(
         key="server-disk",
         kind=Kind.SERVER_DISK,
         label="the server's disk",
         holds=(
             "public keys: handlers' recipients and verify keys, command's reading "
-            "recipient and command key, the root verifier key",
+            "recipient and command key, escrow recipients, the root verifier key",
             "signed notes: the organization, command-key certificates, every epoch imported",
-            "ciphertext only: items, contacts' sessions (under keys only their cookies hold)",
+            "ciphertext only: items, and contacts' sessions (under keys only their cookies hold)",
             "random ids, compartment ids, days (not times), counts, padded ciphertext sizes",
             "contacts' lookup ids (HKDF of the codename), public recipients, and whether "
-            "each codename is accepted — never a codename, never plaintext",
+            "each codename is accepted; never a codename, never plaintext",
         ),
         cannot=(
-            "decrypt any item: no private key of a handler, command or contact is on it",
+            "decrypt any item: no private key of a handler, command, escrow or contact is on it",
             "forge a handler's reply that contacts or desks believe: replies are signed "
             "inside the encryption",
         ),
         learns=(
             *learns,
             "if compromised while running (not only seized): codenames at login and "
-            "plaintext at arrival (DESIGN.md, threat model)",
+            "plaintext at arrival (DESIGN.md, Cryptography)",
         ),
     )
 
 
-def _command(
-    state: CommandState, books: Sequence[_Book], *, root_key_on_machine: bool
-) -> Principal:
+def _command(state: CommandState, books: Sequence[_Book], *, root_key: bool) -> Principal:
     reading = str(state.command.reading_recipient)
     decrypts = tuple(a for b in books if (a := b.access(reading)) is not None)
+    read = [a.door for a in decrypts]
     holds = [
         "command's reading identity (command.keystore.age, behind command's passphrase)",
         "the command key (same keystore), which signs every epoch",
         "organization.json and every signed note: all compartments, doors and handlers",
     ]
     can = [
-        "sign an epoch for any compartment: add a recipient of the adversary's, so "
-        "everything sent afterwards is readable, or remove handlers — until the root "
-        "key certifies a new command key",
+        "sign an epoch for any compartment: add a recipient of the adversary's own, so "
+        "that everything sent afterwards is readable, or remove its handlers; until the "
+        "root key certifies a new command key",
     ]
-    if root_key_on_machine:
+    if root_key:
         holds.append("the root key (root.keystore.age is still on this machine)")
         can.append("certify a command key of its own with the root key: the whole chain of trust")
-    read = [a.door for a in decrypts]
-    cannot = [
-        f"decrypt items of '{b.door}': no epoch lists command"
-        for b in books
-        if not any(a.compartment_id == b.compartment.compartment_id for a in decrypts)
-    ]
+    unread = [b.door for b in books if b.door not in read]
+    cannot = []
+    if unread:
+        cannot.append(
+            f"decrypt the items of {_doors(unread)}: no epoch lists command's reading "
+            "recipient there (command reads only what desks forward)"
+        )
+    cannot.append("log in to the server: command has no server credentials")
     learns = ["the whole organization chart: every compartment, door, handler id and public key"]
     if read:
         learns.append(
-            "the epochs signed so far list command's reading recipient in "
-            + ", ".join(f"'{d}'" for d in read)
-            + ": it reads their items directly, not only what desks forward"
+            f"the epochs of {_doors(read)} list command's reading recipient: it reads "
+            "their items directly, not only what desks forward"
         )
     return Principal(
         key="command",
@@ -399,7 +464,7 @@ def _command(
 def _escrows(books: Sequence[_Book]) -> list[Principal]:
     recipients: list[str] = []
     for book in books:
-        for epoch in book.epochs.values():
+        for _, epoch in sorted(book.epochs.items()):
             if epoch.escrow is not None and str(epoch.escrow) not in recipients:
                 recipients.append(str(epoch.escrow))
     found = []
@@ -409,10 +474,13 @@ def _escrows(books: Sequence[_Book]) -> list[Principal]:
             Principal(
                 key=f"escrow:{n}",
                 kind=Kind.ESCROW,
-                label=f"escrow holder {n} ({recipient[:16]}…)",
+                label=f"escrow holder {n} of {_doors(a.door for a in decrypts)}",
                 decrypts=decrypts,
-                holds=("the escrow identity for the recipient listed in the epochs",),
-                cannot=("sign anything: an escrow recipient has no signing key",),
+                holds=(f"the escrow identity of {recipient[:24]}… (meant to be kept offline)",),
+                cannot=(
+                    "sign anything, or log in to the server: an escrow recipient has "
+                    "no signing key",
+                ),
             )
         )
     return found
@@ -438,64 +506,66 @@ def _handler_entries(book: _Book) -> list[org.HandlerEntry]:
     return list(seen.values())
 
 
+_HANDLER_KEYS = (
+    "the handler's age identity and Ed25519 signing key (keystore.age, behind the "
+    "handler's passphrase, and any backup of it)"
+)
+
+
+def _handler_can(book: _Book, entry: org.HandlerEntry, access: Access | None) -> list[str]:
+    door = f"'{book.door}'"
+    in_force = book.newest_in_force
+    can: list[str] = []
+    if in_force is not None and in_force.handler(entry.verify_key) is not None:
+        can += [
+            f"log in to the server as this handler of {door} and download every item it "
+            "holds there; delete its items and contacts, cut ties with its contacts, and "
+            "report items synced (so that retention deletes them)",
+            "sign replies as this handler, which contacts and desks accept",
+            "all of it until an epoch without them is in force on the server",
+        ]
+    elif access is not None and in_force is not None:
+        where = "on the server" if book.counted else "(once imported on the server)"
+        can.append(
+            f"no longer log in, nor sign replies that contacts and desks accept: "
+            f"epoch {in_force.number} {where} leaves them out"
+        )
+    if access is not None and access.scope is Scope.EPOCHS and access.later:
+        can.append(
+            f"decrypt the items sealed under {_epochs_word(access.epochs)} of {door} "
+            f"(past items stay readable), not those of {_epochs_word(access.later)}"
+        )
+    return can
+
+
 def _handler_pair(book: _Book, entry: org.HandlerEntry, others: Sequence[str]) -> list[Principal]:
     door = f"'{book.door}'"
     status = _status(book, entry.handler_id)
     access = book.access(str(entry.recipient))
     decrypts = (access,) if access is not None else ()
-    in_force = book.newest_in_force
-    listed = book.listing(str(entry.recipient))
-    can: list[str] = []
-    if in_force is not None and in_force.handler(entry.verify_key) is not None:
-        can += [
-            f"log in to the server as this handler of {door} and download every item "
-            "it holds there, until an epoch without them is in force",
-            "sign replies as this handler, which contacts and desks accept until an "
-            "epoch without them is in force",
-        ]
-    elif listed and in_force is not None:
-        where = "on the server" if book.counted else "(once imported on the server)"
-        can.append(
-            f"no longer log in, nor sign replies that contacts and desks accept: epoch "
-            f"{in_force.number} {where} leaves them out"
-        )
-    if access is not None and access.scope is Scope.EPOCHS and not access.exact:
-        later = sorted(set(book.epochs) - set(listed))
-        can.append(
-            f"decrypt the past items: those sealed under {_epochs_word(listed)} of {door}"
-            + (f"; not those sealed under {_epochs_word(later)}" if later else "")
-        )
-    notes: list[str] = []
+    can = _handler_can(book, entry, access)
     if status is Status.REMOVED_NOT_SIGNED:
-        notes.append(
-            f"removed from {door} in command's state, but the newest signed epoch still "
-            "lists them: everything sent is sealed to them until the next epoch is "
-            "signed and imported"
+        can.append(
+            f"receive everything sent to {door}: removed in command's state, but the "
+            "newest signed epoch still lists them until the next one is signed and imported"
         )
     if status is Status.AWAITING_EPOCH:
-        notes.append(f"added to {door}, but no epoch signed since lists them")
-    cannot = (
-        [
-            f"decrypt anything of {', '.join(f'{o!r}' for o in others)}: "
-            "their items are not sealed to this handler"
-        ]
-        if others
-        else []
-    )
+        can.append(f"nothing yet: added to {door}, but no epoch signed since lists them")
+    cannot = []
+    if others:
+        cannot.append(
+            f"decrypt anything of {_doors(others)}: their items are not sealed to this handler"
+        )
     cannot.append(
-        "learn the other compartments' doors or handlers from the server: it shows "
-        "a compartment's notes only to its handlers"
+        "learn other compartments' doors or handlers from the server: it shows a "
+        "compartment's notes only to its handlers"
     )
-    learns = [
-        f"the door {door}, its compartment id, and its handlers in the epochs they "
-        "received (ids and public keys)",
+    learns = (
+        f"the door {door}, its compartment id, and its handlers and recipients in the "
+        "epochs they received",
         f"the contacts of {door}: their ids and public recipients (handler API)",
-    ]
-    keys = (
-        "the handler's age identity and Ed25519 signing key (keystore.age, behind "
-        "the handler's passphrase, and any backup of it)"
     )
-    who = f"handler {_short(entry.handler_id)} of {door}"
+    who = f"handler {entry.handler_id[:12]} of {door}"
     if status in (Status.REMOVED, Status.REMOVED_NOT_SIGNED):
         who = f"former {who}"
     handler = Principal(
@@ -506,36 +576,29 @@ def _handler_pair(book: _Book, entry: org.HandlerEntry, others: Sequence[str]) -
         handler_id=entry.handler_id,
         status=status,
         decrypts=decrypts,
-        holds=(keys,),
+        holds=(_HANDLER_KEYS,),
         can=tuple(can),
         cannot=tuple(cannot),
-        learns=(*learns, *notes),
+        learns=learns,
     )
-    desk = Principal(
+    desk = dataclasses.replace(
+        handler,
         key=f"desk:{book.door}:{entry.handler_id}",
         kind=Kind.DESK,
         label=f"desk laptop of {who}",
-        door=book.door,
-        handler_id=entry.handler_id,
-        status=status,
-        decrypts=decrypts,
         holds=(
-            keys,
-            f"desk.json: the server's address, the root key, the door {door}, and the "
-            "accepted epochs",
-            "index.json: ids, days and sizes of the synced items; contacts' ids and "
-            "public recipients",
-            "items/*.age: every item synced, as ciphertext the keystore opens — copies "
+            _HANDLER_KEYS,
+            f"desk.json: the server's address, the root key, the door {door}, the accepted epochs",
+            "index.json: ids, days, sizes and epochs of the synced items; contacts' ids "
+            "and public recipients",
+            "items/*.age: every item synced, as ciphertext the keystore opens: copies "
             "that outlive the server's retention and deletions",
             "any export the handler made (shoal desk export): plaintext, wherever it went",
         ),
-        can=tuple(can),
-        cannot=tuple(cannot),
         learns=(
             *learns,
-            *notes,
-            "counts are of what the server holds now: the laptop may hold fewer items "
-            "(not synced yet) or more (deleted from the server since)",
+            "the counts are of what the server holds now: the laptop may hold fewer "
+            "items (not synced yet) or more (deleted from the server since)",
         ),
     )
     return [handler, desk]
@@ -547,8 +610,11 @@ def _contact_pair(book: _Book, others: Sequence[str]) -> list[Principal]:
     cannot = (
         "read what they sent: messages and files are sealed to the compartment's "
         "recipients only, not to the contact",
-        "read other contacts' replies"
-        + (f", or anything of {', '.join(f'{o!r}' for o in others)}" if others else ""),
+        "read other contacts' replies" + (f", or anything of {_doors(others)}" if others else ""),
+    )
+    can = (
+        f"log in at {door} as this contact while the codename is accepted (until ties "
+        "are cut): read and delete their replies, send in their name",
     )
     learns = (f"the door {door} only: no other compartment's door is shown to a contact",)
     contact = Principal(
@@ -558,14 +624,11 @@ def _contact_pair(book: _Book, others: Sequence[str]) -> list[Principal]:
         door=book.door,
         decrypts=(access,),
         holds=(
-            "the codename (on paper or in memory): it derives the contact's lookup id "
-            "and their own reply identity",
+            "the codename (on paper or in memory): it derives the contact's lookup id and "
+            "their own reply identity",
             "a session cookie while a session is open (an hour without a request)",
         ),
-        can=(
-            f"log in at {door} as this contact while the codename is accepted (until "
-            "ties are cut): read and delete their replies, send in their name",
-        ),
+        can=can,
         cannot=cannot,
         learns=learns,
     )
@@ -576,11 +639,11 @@ def _contact_pair(book: _Book, others: Sequence[str]) -> list[Principal]:
         door=book.door,
         decrypts=(access,),
         holds=(
-            "for now what a contact holds: members' signing keys (the field client) "
-            "come with a later issue; this entry will then add the member's signing "
-            "key, which signs reports in their name",
+            "for now what a contact holds: members' signing keys (the field client) come "
+            "with a later issue, and this entry will then add the signing key that signs "
+            "reports in the member's name",
         ),
-        can=contact.can,
+        can=can,
         cannot=cannot,
         learns=learns,
     )
@@ -593,38 +656,39 @@ def build_report(
     *,
     counts: ServerCounts | None = None,
     root_key_on_machine: bool = False,
+    warnings: Iterable[str] = (),
 ) -> Report:
     """The exposure report of the organization ``state`` describes.
 
     ``epochs`` are the epochs command signed (verified by the caller);
-    epochs of a compartment the state does not know are left out, with a
+    those of a compartment the state does not know are left out, with a
     warning. ``root_key_on_machine`` says the root keystore is still in
-    command's directory.
+    command's directory. ``warnings`` (the shell's, about notes it could
+    not use) come first in the report's.
     """
-    by_compartment: dict[str, dict[int, org.Epoch]] = {}
-    warnings: list[str] = []
+    found_warnings = list(warnings)
     known = {c.compartment_id for c in state.compartments}
+    by_compartment: dict[str, dict[int, org.Epoch]] = {}
     for epoch in epochs:
         if epoch.compartment_id not in known:
-            warnings.append(f"epoch {epoch.number} of {epoch.door!r}: no such compartment")
+            found_warnings.append(f"epoch {epoch.number} of '{epoch.door}': no such compartment")
             continue
         by_compartment.setdefault(epoch.compartment_id, {})[epoch.number] = epoch
-    counted = counts is not None
     books = [
         _Book(
             c,
             by_compartment.get(c.compartment_id, {}),
+            counts is not None,
             counts.compartments.get(c.compartment_id) if counts is not None else None,
-            counted,
         )
         for c in state.compartments
     ]
     if root_key_on_machine:
-        warnings.append("root.keystore.age is still in command's directory: move it offline")
-    warnings += _book_warnings(books, counts, known)
+        found_warnings.append("root.keystore.age is still in command's directory: move it offline")
+    found_warnings += _book_warnings(books, counts, known)
 
-    principals = [_server_disk(books, counted)]
-    principals.append(_command(state, books, root_key_on_machine=root_key_on_machine))
+    principals = [_server_disk(books)]
+    principals.append(_command(state, books, root_key=root_key_on_machine))
     principals += _escrows(books)
     for book in books:
         others = [b.door for b in books if b is not book]
@@ -640,6 +704,8 @@ def build_report(
             handlers=tuple(h.handler_id for h in b.newest.handlers) if b.newest else (),
             command_reads=bool(b.listing(reading)),
             escrow=any(e.escrow is not None for e in b.epochs.values()),
+            policy_escrow=b.compartment.escrow,
+            policy_command_reads=b.compartment.command_reads,
             server=b.counts,
         )
         for b in books
@@ -647,10 +713,10 @@ def build_report(
     return Report(
         org_id=state.organization.org_id,
         key_type=state.organization.key_type,
-        counted=counted,
+        counted=counts is not None,
         compartments=summaries,
         principals=tuple(principals),
-        warnings=tuple(warnings),
+        warnings=tuple(found_warnings),
     )
 
 
@@ -660,26 +726,37 @@ def _book_warnings(
     warnings = []
     for book in books:
         door = f"'{book.door}'"
-        if not book.epochs:
+        newest = book.newest
+        if newest is None:
             warnings.append(f"{door} has no signed epoch: nothing can be sent to it")
             continue
-        newest = max(book.epochs)
+        policy = book.compartment
+        if (
+            {h.handler_id for h in policy.handlers} != {h.handler_id for h in newest.handlers}
+            or (policy.escrow is None) != (newest.escrow is None)
+            or str(policy.escrow) != str(newest.escrow)
+            or policy.command_reads != (newest.command is not None)
+        ):
+            warnings.append(
+                f"{door}: command's state differs from epoch {newest.number} (handlers, "
+                "escrow or command's reading): sign the next epoch for it to apply"
+            )
         if counts is None:
             continue
         if book.counts is None:
             warnings.append(f"{door} is not on the server: import its notes")
             continue
         imported = max(book.counts.epochs, default=0)
-        if imported < newest:
+        if imported < newest.number:
             warnings.append(
-                f"{door}: the server holds epoch {imported}, command signed {newest}: "
-                "it still seals to the older one until the note is imported"
+                f"{door}: the server holds epoch {imported}, command signed {newest.number}: "
+                "it seals to the older one until the note is imported"
             )
         unknown = sorted(book.counts.epochs - set(book.epochs))
         if unknown:
             warnings.append(
                 f"{door}: the server holds {_epochs_word(unknown)}, which command's notes "
-                "lack: counts for them are upper bounds"
+                "lack: counts that depend on them are upper bounds"
             )
     if counts is not None:
         for compartment_id in sorted(set(counts.compartments) - known):
@@ -691,6 +768,7 @@ def _book_warnings(
 
 
 def _access_json(access: Access) -> dict[str, Any]:
+    per_contact = access.replies_per_contact
     return {
         "compartment": access.compartment_id,
         "door": access.door,
@@ -699,11 +777,7 @@ def _access_json(access: Access) -> dict[str, Any]:
         "exact": access.exact,
         "items": access.items,
         "contacts": access.contacts,
-        "replies_per_contact": (
-            dict(sorted(access.replies_per_contact.items()))
-            if access.replies_per_contact is not None
-            else None
-        ),
+        "replies_per_contact": dict(sorted(per_contact.items())) if per_contact else per_contact,
     }
 
 
@@ -716,6 +790,7 @@ def _counts_json(counts: CompartmentCounts | None) -> dict[str, Any] | None:
         "contacts_with_items": counts.contacts_with_items,
         "items": counts.items,
         "replies": counts.replies,
+        "items_by_epoch": {str(n): t.items for n, t in sorted(counts.items_by_epoch.items())},
     }
 
 
@@ -734,7 +809,11 @@ def to_json(report: Report) -> dict[str, Any]:
                 "handlers": list(c.handlers),
                 "command_reads": c.command_reads,
                 "escrow": c.escrow,
-                "server": _counts_json(c.server) if report.counted else None,
+                "policy": {
+                    "escrow": str(c.policy_escrow) if c.policy_escrow is not None else None,
+                    "command_reads": c.policy_command_reads,
+                },
+                "server": _counts_json(c.server),
             }
             for c in report.compartments
         ],

@@ -28,6 +28,7 @@ from ._codename import (
     normalize_codename,
 )
 from ._envelope import Envelope
+from ._header import stanza_count
 from ._hybrid import HybridIdentity, HybridRecipient
 from ._io import (
     DecryptReader,
@@ -129,4 +130,5 @@ __all__ = [
     "parse_recipient",
     "seal_keystore",
     "sign_note",
+    "stanza_count",
 ]

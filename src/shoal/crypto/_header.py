@@ -12,6 +12,7 @@ import hmac
 import re
 from dataclasses import dataclass
 from hashlib import sha256
+from typing import BinaryIO
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -161,3 +162,23 @@ def parse(data: bytes) -> Header:
     mac = _base64.decode(match.group(1), length=32)
     mac_input = data[: len(data) - len(lines[i]) - 1] + MAC_PREFIX
     return Header(tuple(stanzas), mac, mac_input)
+
+
+def stanza_count(source: BinaryIO) -> int:
+    """How many recipient stanzas the binary age file ``source`` has,
+    reading only its header (at most :data:`MAX_HEADER_SIZE` bytes).
+
+    A desk compares it with its epoch's recipients: a file sealed to more
+    (or fewer) recipients than the epoch lists was not sealed to that
+    epoch, whatever the server claims (DESIGN.md, "Compartments"). No key
+    is needed: stanzas are public; the MAC is not checked here.
+    """
+    data = bytearray()
+    searched = 0
+    while (end := find_end(data, searched)) is None:
+        searched = len(data)
+        chunk = source.read(64 * 1024)
+        if not chunk:
+            raise HeaderError("truncated header")
+        data += chunk
+    return len(parse(bytes(data[:end])).stanzas)

@@ -174,6 +174,29 @@ class HandlerAPI:
             raise ServerError(f"asked for contact {contact_id}, the server sent another")
         return contact
 
+    def synced(self, seq: int) -> int:
+        """Tell the server this desk holds every item up to ``seq``; returns
+        how many items its retention then deleted."""
+        value = self._json("POST", "/api/v1/handler/synced", "the sync report", json={"seq": seq})
+        expired = value.get("expired")
+        if not isinstance(expired, int) or isinstance(expired, bool) or expired < 0:
+            raise ServerError("malformed answer to the sync report")
+        return expired
+
+    def cut(self, contact_id: str) -> None:
+        self._done("POST", f"/api/v1/handler/contacts/{contact_id}/cut", "cutting ties")
+
+    def delete_item(self, item_id: str) -> None:
+        self._done("DELETE", f"/api/v1/handler/items/{item_id}", "the deletion")
+
+    def delete_contact(self, contact_id: str) -> None:
+        self._done("DELETE", f"/api/v1/handler/contacts/{contact_id}", "the deletion")
+
+    def _done(self, method: str, path: str, what: str) -> None:
+        """A request answered with no content (204)."""
+        with self._exchange(method, path, what) as response:
+            response.read()
+
     def post_reply(self, contact_id: str, sealed: bytes) -> str:
         value = self._json(
             "POST",

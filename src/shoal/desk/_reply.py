@@ -21,6 +21,10 @@ from .errors import ReplyRefusedError
 def seal_reply(
     text: str, *, contact: ContactMeta, trust: Trust, key: crypto.SigningKey, now: datetime
 ) -> bytes:
+    if contact.recipient is None or not contact.accepted:
+        raise ReplyRefusedError(
+            f"ties with contact {contact.contact_id} are cut: they can receive no reply"
+        )
     wanted = trust.organization.key_type
     found = crypto.key_type_of(contact.recipient)
     if found is not wanted:

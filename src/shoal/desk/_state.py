@@ -128,6 +128,9 @@ class ItemMeta:
     blob: str
     size: int
     day: str
+    #: The epoch the server says it sealed the item to (0: not recorded,
+    #: as in an index written before servers said).
+    epoch: int = 0
 
     @classmethod
     def from_json(cls, value: Any) -> ItemMeta:
@@ -140,6 +143,7 @@ class ItemMeta:
             blob=check_id(value["blob"], "blob"),
             size=_int(value["size"], "item size"),
             day=_matching(value["day"], _DAY, "item day"),
+            epoch=_int(value.get("epoch", 0), "item epoch"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -151,21 +155,25 @@ class ItemMeta:
             "blob": self.blob,
             "size": self.size,
             "day": self.day,
+            "epoch": self.epoch,
         }
 
 
 @dataclass(frozen=True)
 class ContactMeta:
-    """A contact as the server shows it; the recipient is pinned on first sight."""
+    """A contact as the server shows it; the recipient is pinned on first
+    sight. ``None``: erased, as the server does when ties are cut."""
 
     contact_id: str
-    recipient: crypto.AgeRecipient
+    recipient: crypto.AgeRecipient | None
     accepted: bool
 
     @classmethod
     def from_json(cls, value: Any) -> ContactMeta:
         if not isinstance(value["accepted"], bool) or not isinstance(value["recipient"], str):
             raise ValueError("malformed contact")
+        if not value["accepted"] and value["recipient"] == "":
+            return cls(check_id(value["id"], "contact"), None, False)
         try:
             recipient = crypto.parse_recipient(value["recipient"])
         except crypto.KeyFormatError:
@@ -173,7 +181,8 @@ class ContactMeta:
         return cls(check_id(value["id"], "contact"), recipient, value["accepted"])
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.contact_id, "recipient": str(self.recipient), "accepted": self.accepted}
+        recipient = "" if self.recipient is None else str(self.recipient)
+        return {"id": self.contact_id, "recipient": recipient, "accepted": self.accepted}
 
 
 @dataclass(frozen=True)

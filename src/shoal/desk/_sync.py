@@ -15,7 +15,15 @@ The steps, each safe to interrupt:
    temporary file, fsynced and renamed to ``items/<id>.age`` (ciphertext,
    never decrypted here), and the index and cursor are saved after every
    page, so a cut connection costs at most one page;
-4. fetch the contacts seen, pinning each one's recipient on first sight.
+4. fetch the contacts seen, pinning each one's recipient on first sight;
+5. tell the server how far this desk holds the compartment (retention
+   deletes only what every current handler's desk holds).
+
+Every new item's age header is counted against the epoch the server says
+it sealed it to (DESIGN.md, "Compartments"): a stanza more or less than
+that epoch's recipients (one more for a reply: the contact) means it was
+not sealed to it — a server encrypting to an old epoch that still lists a
+removed handler, say. The desk keeps the item and raises an alarm.
 
 ``now`` and the progress display are passed in; HTTP goes through the
 :class:`HandlerAPI` given.
@@ -138,18 +146,50 @@ def sync(
     index = load_index(layout)
     before = len(index.items)
     seen_contacts: set[str] = set()
+    alarms: list[str] = []
     while True:
         page = api.items(index.cursor)
         progress.expect(len(page.items))
         index = _store_page(api, layout, index, page.items, progress)
+        alarms += [_stanza_alarm(layout, trust, item) for item in page.items]
         seen_contacts.update(i.contact for i in page.items if i.contact is not None)
         if not page.more:
             break
     index, warnings = _refresh_contacts(api, index, seen_contacts)
     save_index(layout, index)
+    api.synced(index.cursor)
     return SyncReport(
-        trust.current.number, len(index.items) - before, len(seen_contacts), tuple(warnings)
+        trust.current.number,
+        len(index.items) - before,
+        len(seen_contacts),
+        tuple(a for a in alarms if a) + tuple(warnings),
     )
+
+
+def _stanza_alarm(layout: Layout, trust: Trust, item: ItemMeta) -> str:
+    """An alarm if ``item`` has not as many stanzas as its epoch has
+    recipients (plus the contact, for a reply); "" if it has."""
+    if item.epoch == 0:
+        return ""  # a server that does not say: nothing to compare with
+    epoch = next((e for e in trust.epochs if e.number == item.epoch), None)
+    if epoch is None:
+        return (
+            f"ALARM: item {item.item_id} is said to be sealed to epoch {item.epoch}, "
+            "which this desk never accepted"
+        )
+    expected = len(epoch.recipients()) + (1 if item.direction == "out" else 0)
+    try:
+        with layout.item_path(item.item_id).open("rb") as f:
+            found = crypto.stanza_count(f)
+    except (OSError, crypto.CryptoError):
+        return f"ALARM: item {item.item_id} does not start with a readable age header"
+    if found != expected:
+        return (
+            f"ALARM: item {item.item_id} has {found} recipient stanza(s) but epoch "
+            f"{epoch.number} has {expected}: it was not sealed to that epoch's recipients "
+            "(a server encrypting to other keys, such as a removed handler's)"
+        )
+    return ""
 
 
 def _store_page(
@@ -179,7 +219,10 @@ def _refresh_contacts(
     for contact_id in sorted(contact_ids):
         fresh = api.contact(contact_id)
         pinned = contacts.get(contact_id)
-        if pinned is not None and pinned.recipient != fresh.recipient:
+        if pinned is not None and fresh.recipient is None and not fresh.accepted:
+            # Cut: the server erased the recipient; the desk keeps the record.
+            fresh = ContactMeta(contact_id, pinned.recipient, False)
+        elif pinned is not None and pinned.recipient != fresh.recipient:
             # A contact's recipient never changes (it is derived from the
             # codename); a server that swaps it wants to read the replies.
             warnings.append(

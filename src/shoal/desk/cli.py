@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -271,10 +271,7 @@ def reply(
     message_file: Path | None,
 ) -> None:
     """Send a signed reply to a contact (and to the whole compartment)."""
-    try:
-        check_id(contact_id, "contact")
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    _checked_id(contact_id, "contact")
     text = _reply_text(message, message_file)
     layout = Layout(folder)
     keystore = _unlock(layout, passphrase_file)
@@ -289,6 +286,61 @@ def reply(
     click.echo(
         f"Reply {reply_id} sent to contact {contact.contact_id} (epoch {trust.current.number})."
     )
+
+
+def _checked_id(value: str, what: str) -> str:
+    try:
+        return check_id(value, what)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _on_server(
+    folder: Path, passphrase_file: Path | None, act: Callable[[HandlerAPI], None]
+) -> None:
+    """Log in (checking the epoch, as every online command does) and ``act``."""
+    layout = Layout(folder)
+    keystore = _unlock(layout, passphrase_file)
+    with _session(load_config(layout)) as api:
+        connect(api, layout, keystore, now=datetime.now(UTC))
+        act(api)
+
+
+@desk.command()
+@dir_option
+@trusted.passphrase_file_option
+@click.argument("contact_id")
+def cut(folder: Path, passphrase_file: Path | None, contact_id: str) -> None:
+    """Cut ties with a contact: their codename is refused from now on.
+
+    What they sent stays (here and on the server, until retention); replies
+    they have not read are deleted from the server.
+    """
+    contact_id = _checked_id(contact_id, "contact")
+    _on_server(folder, passphrase_file, lambda api: api.cut(contact_id))
+    click.echo(f"Ties with contact {contact_id} are cut: their codename no longer opens anything.")
+
+
+@desk.command()
+@dir_option
+@trusted.passphrase_file_option
+@click.argument("item_id")
+def delete(folder: Path, passphrase_file: Path | None, item_id: str) -> None:
+    """Delete an item from the server (this desk keeps its copy)."""
+    item_id = _checked_id(item_id, "item")
+    _on_server(folder, passphrase_file, lambda api: api.delete_item(item_id))
+    click.echo(f"Item {item_id} deleted from the server.")
+
+
+@desk.command("delete-contact")
+@dir_option
+@trusted.passphrase_file_option
+@click.argument("contact_id")
+def delete_contact(folder: Path, passphrase_file: Path | None, contact_id: str) -> None:
+    """Delete a contact and all their items from the server (this desk keeps its copies)."""
+    contact_id = _checked_id(contact_id, "contact")
+    _on_server(folder, passphrase_file, lambda api: api.delete_contact(contact_id))
+    click.echo(f"Contact {contact_id} and their items deleted from the server.")
 
 
 def _reply_text(message: str | None, message_file: Path | None) -> str:

@@ -45,7 +45,10 @@ that stores nodes from level L up adds at most about 2·2^L leaf reads; one
 that stores only leaves costs O(n) reads and hashes per proof (fine for a
 few thousand entries, not for a million). Memory is O(log n) in every case:
 leaves are read one at a time. ``tests/org/test_tlog.py`` prints the times
-for 100,000 leaves.
+for 100,000 leaves; on the development machine, from an in-memory source:
+0.03 ms per inclusion or consistency proof with every node stored (at most
+2 leaf reads and 21 lookups), 0.05 ms with nodes from level 5 up (32 leaf
+reads), 90 ms with leaves only. A database adds its round trips per read.
 
 Dangerous edges, for whoever calls this:
 
@@ -210,7 +213,8 @@ class LogState:
         if self.size == MAX_SIZE:
             raise ValueError("the log is full")
         edge = list(self.edge)
-        value, level, finished = leaf, 0, []
+        value, level = leaf, 0
+        finished: list[Subtree] = []
         # Each trailing set bit of the old size is a perfect subtree of the
         # same height as the one being carried: merge them, like binary +1.
         while (self.size >> level) & 1:
@@ -307,6 +311,8 @@ class Prover:
 
     def subtree_hash(self, start: int, end: int) -> bytes:
         """MTH(D[start:end]) for 0 <= start < end."""
+        if not 0 <= start < end:
+            raise ValueError("a subtree needs 0 <= start < end")
         n = end - start
         if n == 1:
             return self._source.leaf(start)
@@ -328,7 +334,8 @@ class Prover:
         """The right edge at ``size``, e.g. to rebuild a server's state row."""
         if not 0 <= size <= MAX_SIZE:
             raise ValueError("log size out of range")
-        edge, start = [], 0
+        edge: list[bytes] = []
+        start = 0
         for bit in reversed(range(size.bit_length())):
             if (size >> bit) & 1:
                 edge.append(self.subtree_hash(start, start + (1 << bit)))
@@ -456,16 +463,36 @@ def verify_consistency(
         _check_hash(element, "a proof element")
     if not 0 <= m <= n:
         raise TlogProofError("a consistency proof needs 0 <= m <= n")
+    if m in (0, n):
+        _verify_nothing_to_prove(m, n, root_m, root_n, proof)
+        return
+    fr, sr = _consistency_roots(m, n, root_m, proof)
+    # 7.
+    if fr != root_m:
+        raise TlogProofError("consistency proof does not lead to the first root")
+    if sr != root_n:
+        raise TlogProofError("consistency proof does not lead to the second root")
+
+
+def _verify_nothing_to_prove(
+    m: int, n: int, root_m: bytes, root_n: bytes, proof: Sequence[bytes]
+) -> None:
+    # Outside RFC 9162 (which has 0 < m < n): the empty tree is a prefix of
+    # every tree, and a tree is consistent with itself only if it has one
+    # root. Either way there is nothing to prove, so a proof is refused.
+    if proof:
+        raise TlogProofError("a consistency proof from size 0 or to the same size is empty")
     if m == 0 and root_m != EMPTY_ROOT:
         raise TlogProofError("the root of the empty tree is SHA-256 of nothing")
-    if m == n or m == 0:
-        # Nothing to prove: the empty tree is a prefix of every tree, and a
-        # tree is consistent with itself only if it has one root.
-        if proof:
-            raise TlogProofError("a consistency proof from size 0 or to the same size is empty")
-        if m == n and root_m != root_n:
-            raise TlogProofError("two different roots for one tree size")
-        return
+    if m == n and root_m != root_n:
+        raise TlogProofError("two different roots for one tree size")
+
+
+def _consistency_roots(
+    m: int, n: int, root_m: bytes, proof: Sequence[bytes]
+) -> tuple[bytes, bytes]:
+    """Steps 1 to 6 of RFC 9162 2.1.4.2 (0 < m < n): the two roots the
+    proof leads to, or TlogProofError when its length does not fit."""
     # 1.
     if not proof:
         raise TlogProofError("empty consistency proof")
@@ -483,7 +510,7 @@ def verify_consistency(
     fr = sr = path[0]
     # 6.
     for c in path[1:]:
-        # a.
+        # a. More proof than tree: a padded proof is refused, not ignored.
         if sn == 0:
             raise TlogProofError("consistency proof too long")
         # b.
@@ -498,13 +525,10 @@ def verify_consistency(
         # c.
         fn >>= 1
         sn >>= 1
-    # 7.
+    # 7. (first part)
     if sn != 0:
         raise TlogProofError("consistency proof too short")
-    if fr != root_m:
-        raise TlogProofError("consistency proof does not lead to the first root")
-    if sr != root_n:
-        raise TlogProofError("consistency proof does not lead to the second root")
+    return fr, sr
 
 
 # --- checkpoints (reference/tlog-checkpoint.md) ---------------------------------
@@ -585,9 +609,7 @@ def sign_checkpoint(checkpoint: Checkpoint, signer: crypto.NoteSigner) -> str:
     return crypto.sign_note(checkpoint.body(), [signer])
 
 
-def open_checkpoint(
-    note: str | bytes, verifier: crypto.NoteVerifier, origin: str
-) -> Checkpoint:
+def open_checkpoint(note: str | bytes, verifier: crypto.NoteVerifier, origin: str) -> Checkpoint:
     """Verify ``note`` with ``verifier``, then parse it and check its origin.
 
     Signature and note-format failures come from :mod:`shoal.crypto`

@@ -317,6 +317,7 @@ class ContactService:
                 direction="in",
                 blob_id=ref.blob_id,
                 size=ref.size,
+                epoch=opened.epoch.number,
                 day=day,
             )
             for ref in refs

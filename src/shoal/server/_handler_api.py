@@ -92,6 +92,7 @@ def handler_api(service: HandlerService, limits: Limits) -> APIRouter:
                     direction=row.direction,
                     blob=row.blob_id,
                     size=row.size,
+                    epoch=row.epoch,
                     day=row.day.isoformat(),
                 )
                 for row in rows

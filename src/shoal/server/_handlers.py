@@ -243,6 +243,7 @@ class HandlerService:
             direction="out",
             blob_id=ref.blob_id,
             size=ref.size,
+            epoch=handler.door.epoch.number,
             day=day_of(self._clock()),
         )
         try:

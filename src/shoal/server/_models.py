@@ -80,6 +80,7 @@ class ItemOut(BaseModel):
     direction: str
     blob: str
     size: int
+    epoch: int = Field(description="the epoch the item was sealed to (0: not recorded)")
     day: str
 
 

@@ -64,6 +64,8 @@ class Item(Base):
     direction: Mapped[str] = mapped_column(String(3))  # "in" or "out" (flag)
     blob_id: Mapped[str] = mapped_column(String(64))  # SHA-256 of the ciphertext
     size: Mapped[int] = mapped_column(BigInteger)  # padded ciphertext size
+    #: The epoch the item was sealed to: desks check its stanza count.
+    epoch: Mapped[int] = mapped_column(Integer, default=0)  # count
     day: Mapped[date] = mapped_column(Date)
 
 

@@ -1,4 +1,4 @@
-"""handler sync: how far each handler's desk has synced (for retention)"""
+"""handler sync (how far each desk has synced, for retention); item epochs"""
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,7 +19,11 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["compartment_id"], ["compartments.id"]),
         sa.PrimaryKeyConstraint("handler_id", "compartment_id"),
     )
+    with op.batch_alter_table("items", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("epoch", sa.Integer(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("items", schema=None) as batch_op:
+        batch_op.drop_column("epoch")
     op.drop_table("handler_sync")

@@ -1,0 +1,67 @@
+"""The desk's part in compartments that hold: the stanza-count alarm,
+reporting sync for retention, cutting ties and deleting on the server."""
+
+from __future__ import annotations
+
+from desk_kit import Setup, message
+
+from shoal import crypto
+
+
+def test_an_item_sealed_to_its_epoch_raises_no_alarm_and_sync_is_reported(setup: Setup) -> None:
+    setup.server.add_item(
+        setup.compartment_id, message(setup.recipients(), b"m"), contact=None, epoch=1
+    )
+    out = setup.desk.ok("sync")
+    assert "ALARM" not in out
+    assert setup.server.synced == {setup.compartment_id: 1}
+
+
+def test_an_item_sealed_to_other_keys_than_its_epoch_raises_an_alarm(setup: Setup) -> None:
+    # A seized server adding a recipient (a removed handler, say): one stanza too many.
+    extra = crypto.generate_identity().recipient()
+    item_id = setup.server.add_item(
+        setup.compartment_id, message([*setup.recipients(), extra], b"m"), contact=None, epoch=1
+    )
+    result = setup.desk.run("sync")
+    expected = len(setup.recipients())
+    assert f"ALARM: item {item_id} has {expected + 1} recipient stanza(s) but epoch 1 has" in (
+        result.output
+    )
+    assert (setup.desk.folder / "items" / f"{item_id}.age").exists()  # kept, for the record
+
+
+def test_an_item_said_to_be_sealed_to_an_unknown_epoch_raises_an_alarm(setup: Setup) -> None:
+    item_id = setup.server.add_item(
+        setup.compartment_id, message(setup.recipients(), b"m"), contact=None, epoch=7
+    )
+    result = setup.desk.run("sync")
+    assert f"ALARM: item {item_id} is said to be sealed to epoch 7" in result.output
+
+
+def test_cutting_ties_keeps_the_desks_record_and_refuses_replies(setup: Setup) -> None:
+    contact_identity = crypto.generate_identity()
+    contact = setup.server.add_contact(setup.compartment_id, contact_identity.recipient())
+    setup.server.add_item(
+        setup.compartment_id, message(setup.recipients(), b"m"), contact=contact, epoch=1
+    )
+    setup.desk.ok("sync")
+    out = setup.desk.ok("cut", contact)
+    assert f"Ties with contact {contact} are cut" in out
+    assert setup.server.contacts[contact].recipient == ""
+    # The next sync sees the erased recipient: no warning, the pinned one kept.
+    setup.server.add_item(
+        setup.compartment_id, message(setup.recipients(), b"late"), contact=contact, epoch=1
+    )
+    synced = setup.desk.ok("sync")
+    assert "another recipient" not in synced
+    refused = setup.desk.run("reply", contact, "--message", "hello")
+    assert refused.exit_code == 1
+    assert "are cut: they can receive no reply" in refused.output
+
+
+def test_an_ill_formed_id_is_refused_before_anything_is_asked(setup: Setup) -> None:
+    for command in ("cut", "delete", "delete-contact"):
+        result = setup.desk.run(command, "../etc")
+        assert result.exit_code == 2
+    assert not [line for line in setup.server.log if "/cut" in line or "DELETE" in line]
