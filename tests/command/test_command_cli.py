@@ -453,3 +453,43 @@ def test_an_init_that_fails_midway_removes_what_it_wrote(tmp_path: Path) -> None
     assert "Organization" in out
     root = crypto.NoteVerifier.parse((folder / "root.vkey").read_text().strip())
     assert Command(folder, secret, root).chain()
+
+
+def test_the_root_key_rotates_the_command_key(command: Command, tmp_path: Path) -> None:
+    command.add_handler(bundle(tmp_path, "a"))
+    assert command.epoch().returncode == 0
+    old_keystore = (command.folder / "command.keystore.age").read_bytes()
+
+    done = command.run(
+        "rotate-key", "--passphrase-file", command.passphrase_file, "--work-factor", "10"
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "Command key 2 certified by the root key: command-2.note" in done.stdout
+    organization = org.verify_organization(command.note("organization.note"), command.root)
+    second = org.verify_command(command.note("command-2.note"), command.root, organization)
+    first = org.verify_command(command.note("command-1.note"), command.root, organization)
+    assert second.serial == 2 and second.command_key != first.command_key
+    assert second.reading_recipient == first.reading_recipient  # command still reads
+    assert (command.folder / "command.keystore.age").read_bytes() != old_keystore
+    assert not (command.folder / "command.keystore.age.new").exists()
+    # The next epoch is signed by the new key, and verifies only under it.
+    assert command.epoch().returncode == 0
+    note = command.note(f"epoch-{DOOR}-2.note")
+    assert org.verify_epoch(note, second, organization, now=datetime.now(UTC)).number == 2
+    with pytest.raises((crypto.CryptoError, org.OrgError)):
+        org.verify_epoch(note, first, organization, now=datetime.now(UTC))
+    assert command.state()["command"]["serial"] == 2
+
+
+def test_a_wrong_root_passphrase_rotates_nothing(command: Command, tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not it\n")
+    before = command.state()
+    done = command.run(
+        "rotate-key", "--passphrase-file", command.passphrase_file,
+        "--root-passphrase-file", wrong, "--work-factor", "10",
+    )  # fmt: skip
+    assert done.returncode == 1 and "wrong passphrase" in done.stderr
+    assert command.state() == before
+    assert not (command.folder / "notes" / "command-2.note").exists()

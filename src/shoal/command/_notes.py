@@ -15,6 +15,7 @@ recipient, so that losing one handler's laptop loses nothing
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -59,6 +60,28 @@ def found(
         f"command-{FIRST_SERIAL}.note": crypto.sign_note(certificate.record(), [root_signer]),
     }
     return Founding(state, notes)
+
+
+def rotate(
+    state: CommandState, *, root: crypto.SigningKey, command: crypto.SigningKey
+) -> tuple[CommandState, str, str]:
+    """Certify a new command key (the next serial) with the root key:
+    the new state, the note's file name and the note. Command's reading
+    identity stays (what it could read, it still can)."""
+    root_signer = crypto.NoteSigner(org.root_key_name(state.organization.org_id), root)
+    if root_signer.verifier != state.root_key:
+        raise StateError("the root keystore does not hold this organization's root key")
+    serial = state.command.serial + 1
+    certificate = org.CommandCertificate(
+        org_id=state.organization.org_id,
+        serial=serial,
+        command_key=crypto.NoteVerifier(
+            org.command_key_name(state.organization.org_id, serial), command.verify_key
+        ),
+        reading_recipient=state.command.reading_recipient,
+    )
+    note = crypto.sign_note(certificate.record(), [root_signer])
+    return dataclasses.replace(state, command=certificate), f"command-{serial}.note", note
 
 
 def next_epoch(

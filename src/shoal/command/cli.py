@@ -16,8 +16,16 @@ from pathlib import Path
 import click
 
 from .. import crypto, org, trusted
-from . import _files, _state
-from ._notes import Founding, epoch_note_name, found, newest_epoch_note, next_epoch, sign_epoch
+from . import _exposure_cli, _files, _state
+from ._notes import (
+    Founding,
+    epoch_note_name,
+    found,
+    newest_epoch_note,
+    next_epoch,
+    rotate,
+    sign_epoch,
+)
 from .errors import CommandError, StateError
 
 
@@ -54,6 +62,9 @@ def _locked_state(layout: _state.Layout) -> Iterator[_state.CommandState]:
 @click.group(cls=_Group)
 def command() -> None:
     """Command's machine: organization keys, compartments, epochs."""
+
+
+command.add_command(_exposure_cli.exposure)
 
 
 @command.command()
@@ -136,6 +147,55 @@ def _create_organization(
     _files.write_new(layout.root_vkey, f"{founding.state.root_key}\n".encode())
     created.add(layout.root_vkey)
     _state.save(layout, founding.state)  # last: its presence marks a finished init
+
+
+@command.command("rotate-key")
+@dir_option
+@trusted.passphrase_file_option
+@click.option(
+    "--root-passphrase-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The root keystore's passphrase (default: the same as the command keystore's).",
+)
+@trusted.work_factor_option
+def rotate_key(
+    folder: Path, passphrase_file: Path | None, root_passphrase_file: Path | None, work_factor: int
+) -> None:
+    """Replace the command key: the root key certifies a new one.
+
+    Do it when the command key may be known to someone else. Desks and the
+    server follow the newest certificate and from then on refuse epochs
+    the old key signs; sign each compartment's next epoch afterwards.
+    """
+    layout = _state.Layout(folder)
+    with _locked_state(layout) as state:
+        passphrase = trusted.read_passphrase(passphrase_file, new=False)
+        root_passphrase = (
+            trusted.read_passphrase(root_passphrase_file, new=False)
+            if root_passphrase_file is not None
+            else passphrase
+        )
+        root = trusted.unlock_keystore(layout.root_keystore, root_passphrase).signing_key
+        current = trusted.unlock_keystore(layout.command_keystore, passphrase)
+        new_key = crypto.SigningKey.generate()
+        rotated, name, note = rotate(state, root=root, command=new_key)
+        # The note first (it never replaces one: a second rotation racing
+        # this one fails here), then the keystore, then the state that
+        # marks the rotation done.
+        _files.write_new(layout.notes / name, note.encode())
+        replacement = layout.command_keystore.with_name(layout.command_keystore.name + ".new")
+        replacement.unlink(missing_ok=True)
+        trusted.create_keystore(
+            replacement,
+            crypto.Keystore(current.identities, new_key),
+            passphrase,
+            work_factor=work_factor,
+        )
+        replacement.replace(layout.command_keystore)
+        _state.save(layout, rotated)
+    click.echo(f"Command key {rotated.command.serial} certified by the root key: {name}.")
+    click.echo("Give the note to the server operator, then sign each compartment's next epoch.")
 
 
 @command.group()
