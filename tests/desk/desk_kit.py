@@ -144,16 +144,9 @@ class Desk:
 
     def run(self, command: str, *args: str, passphrase: Path | None = None) -> Result:
         keyed = command in {
-            "keygen",
-            "sync",
-            "list",
-            "read",
-            "reply",
-            "export",
-            "cut",
-            "delete",
-            "delete-contact",
-        }
+            "keygen", "sync", "list", "read", "reply", "export",
+            "cut", "delete", "delete-contact", "move", "state",
+        }  # fmt: skip
         pass_args = ["--passphrase-file", str(passphrase or self.passphrase_file)] if keyed else []
         argv = ["desk", command, "--dir", str(self.folder), *pass_args, *args]
         return CliRunner().invoke(main, argv, obj=self.transport, catch_exceptions=False)

@@ -49,6 +49,7 @@ class FakeContact:
     compartment_id: str
     recipient: str
     accepted: bool = True
+    state: bytes | None = None
 
 
 @dataclass
@@ -169,8 +170,14 @@ class FakeServer:
                         "id": contact.contact_id,
                         "recipient": contact.recipient,
                         "accepted": contact.accepted,
+                        "state": base64.b64encode(contact.state).decode()
+                        if contact.state is not None
+                        else None,
                     },
                 )
+            if request.method == "PUT" and parts[5:] == ["state"]:
+                contact.state = request.content
+                return httpx.Response(204)
             if request.method == "POST" and parts[5:] == ["cut"]:
                 contact.accepted, contact.recipient = False, ""
                 return httpx.Response(204)

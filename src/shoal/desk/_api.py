@@ -183,6 +183,27 @@ class HandlerAPI:
             raise ServerError("malformed answer to the sync report")
         return expired
 
+    def contact_state(self, contact_id: str) -> bytes | None:
+        """The contact's lifecycle record as stored (ciphertext), if any."""
+        value = self._json("GET", f"/api/v1/handler/contacts/{contact_id}", "a contact")
+        state = value.get("state")
+        if state is None:
+            return None
+        try:
+            return base64.b64decode(state, validate=True)
+        except (TypeError, ValueError):
+            raise ServerError(f"malformed state of contact {contact_id}") from None
+
+    def put_state(self, contact_id: str, sealed: bytes) -> None:
+        with self._exchange(
+            "PUT",
+            f"/api/v1/handler/contacts/{contact_id}/state",
+            "the contact's new state",
+            content=sealed,
+            headers={"Content-Type": "application/octet-stream"},
+        ) as response:
+            response.read()
+
     def cut(self, contact_id: str) -> None:
         self._done("POST", f"/api/v1/handler/contacts/{contact_id}/cut", "cutting ties")
 

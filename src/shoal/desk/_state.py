@@ -66,6 +66,11 @@ class Layout:
     def item_path(self, item_id: str) -> Path:
         return self.items / f"{check_id(item_id, 'item')}.age"
 
+    @property
+    def lifecycle(self) -> Path:
+        """The newest lifecycle step seen per contact (rollback refusal)."""
+        return self.root / "lifecycle.json"
+
 
 @dataclass(frozen=True)
 class Config:

@@ -118,7 +118,18 @@ def handler_api(service: HandlerService, limits: Limits) -> APIRouter:
     @router.get("/handler/contacts/{contact_id}")
     def contact(contact_id: str, request: Request) -> ContactOut:
         found = service.contact(bearer_token(request), contact_id)
-        return ContactOut(id=found.id, recipient=found.recipient, accepted=found.accepted)
+        state = base64.b64encode(found.state).decode() if found.state else None
+        return ContactOut(
+            id=found.id, recipient=found.recipient, accepted=found.accepted, state=state
+        )
+
+    @router.put(
+        "/handler/contacts/{contact_id}/state", status_code=204, openapi_extra=REPLY_BODY_DOC
+    )
+    async def state(contact_id: str, request: Request) -> Response:
+        """Store the contact's lifecycle record (an age file the desk sealed and signed)."""
+        await service.store_state(bearer_token(request), contact_id, request)
+        return Response(status_code=204)
 
     @router.post("/handler/contacts/{contact_id}/cut", status_code=204)
     def cut(contact_id: str, request: Request) -> Response:

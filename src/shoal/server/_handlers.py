@@ -260,6 +260,17 @@ class HandlerService:
                 raise ConflictError(msg.CONTACT_CUT)
         return handler
 
+    async def store_state(self, token: str | None, contact_id: str, request: Request) -> None:
+        """Keep a contact's lifecycle record: ciphertext the desk sealed to
+        the compartment and signed; the server can neither read nor forge it."""
+        with self._db() as db:
+            self._contact(db, self._authenticate(db, token), contact_id)
+        sealed = b"".join([c async for c in self._age_body(request, self._limits.max_small_body)])
+        with self._db() as db:
+            contact = self._contact(db, self._authenticate(db, token), contact_id)
+            contact.state = sealed
+            db.commit()
+
     def cut_contact(self, token: str | None, contact_id: str) -> None:
         """Cut ties with a contact at once (DESIGN.md, "Cutting ties").
 
@@ -381,10 +392,11 @@ class HandlerService:
             db.add(item)
             db.commit()
 
-    async def _age_body(self, request: Request) -> AsyncIterator[bytes]:
+    async def _age_body(self, request: Request, limit: int | None = None) -> AsyncIterator[bytes]:
         """The body, refused unless it starts like a binary age file."""
         head = b""
-        async for chunk in body_chunks(request, self._limits.max_reply, msg.REPLY_TOO_LARGE):
+        limit = self._limits.max_reply if limit is None else limit
+        async for chunk in body_chunks(request, limit, msg.REPLY_TOO_LARGE):
             if len(head) >= len(AGE_MAGIC):
                 yield chunk
                 continue

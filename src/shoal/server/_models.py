@@ -93,6 +93,9 @@ class ContactOut(BaseModel):
     id: str
     recipient: str
     accepted: bool
+    state: str | None = Field(
+        default=None, description="base64 of the lifecycle record (ciphertext), if any"
+    )
 
 
 class ReplyCreated(BaseModel):
