@@ -602,6 +602,11 @@ RECIPES: dict[str, Callable[[World, Cell], dict[str, Any]]] = {
     "POST /api/v1/handler/tokens": _handler_token_request,
     "POST /api/v1/handler/contacts/{contact_id}/replies": _handler_reply,
     "POST /api/v1/handler/synced": lambda w, c: {"json": {"seq": 0}},
+    # A lifecycle record is an age file the desk sealed; the server checks only that.
+    "PUT /api/v1/handler/contacts/{contact_id}/state": lambda w, c: {
+        "content": crypto.encrypt(b"state", [crypto.generate_identity().recipient()]),
+        "headers": {"Content-Type": "application/octet-stream"},
+    },
 }
 
 
