@@ -101,7 +101,7 @@ class Org:
         return [line for line in self.desk_items(door) if line.item_id not in known]
 
 
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -140,7 +140,7 @@ def serve_demo(tmp: Path, *, classic: bool = False, limits: dict[str, Any] | Non
         )  # fmt: skip
     org = Org(root, url, shown, server_tmp, log, process)
     try:
-        _wait_until_up(url, process, log)
+        wait_until_up(url, process, log)
     except BaseException:
         org.stop()
         raise

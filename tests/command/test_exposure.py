@@ -29,7 +29,6 @@ import re
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,7 +39,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from _served_org import free_port, shoal
+from _served_org import free_port, shoal, wait_until_up
 from shoal import crypto, org, trusted
 from shoal.cli import main
 from shoal.command import _exposure
@@ -183,19 +182,6 @@ class _database:
         self._db.close()
 
 
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"shoal serve exited: {log.read_text()}")
-        try:
-            httpx.get(f"{url}/openapi.json", timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("shoal serve did not start")
-
-
 def _build(root: Path) -> World:
     """Command, four desks and a server data directory, through the CLI."""
     secrets = root / "secrets"
@@ -247,7 +233,7 @@ def _build(root: Path) -> World:
             stdout=out,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
-    _wait_until_up(url, world.process, log)
+    wait_until_up(url, world.process, log)
     return world
 
 

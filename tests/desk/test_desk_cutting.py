@@ -46,8 +46,8 @@ def test_cutting_ties_keeps_the_desks_record_and_refuses_replies(setup: Setup) -
         setup.compartment_id, message(setup.recipients(), b"m"), contact=contact, epoch=1
     )
     setup.desk.ok("sync")
-    out = setup.desk.ok("cut", contact)
-    assert f"Ties with contact {contact} are cut" in out
+    out = setup.desk.ok("cut", contact, "--reason", "reports never checked out")
+    assert f"Contact {contact}: new → cut." in out and "no longer opens anything" in out
     assert setup.server.contacts[contact].recipient == ""
     # The next sync sees the erased recipient: no warning, the pinned one kept.
     setup.server.add_item(
@@ -62,6 +62,6 @@ def test_cutting_ties_keeps_the_desks_record_and_refuses_replies(setup: Setup) -
 
 def test_an_ill_formed_id_is_refused_before_anything_is_asked(setup: Setup) -> None:
     for command in ("cut", "delete", "delete-contact"):
-        result = setup.desk.run(command, "../etc")
+        result = setup.desk.run(command, "../etc", *(["--reason", "r"] if command == "cut" else []))
         assert result.exit_code == 2
     assert not [line for line in setup.server.log if "/cut" in line or "DELETE" in line]

@@ -312,15 +312,15 @@ def _on_server(
 @dir_option
 @trusted.passphrase_file_option
 @click.argument("contact_id")
-def cut(folder: Path, passphrase_file: Path | None, contact_id: str) -> None:
-    """Cut ties with a contact: their codename is refused from now on.
+@click.option("--reason", required=True, help="Why (kept, encrypted, with the step).")
+def cut(folder: Path, passphrase_file: Path | None, contact_id: str, reason: str) -> None:
+    """Cut ties with a contact: ``move CONTACT cut``; their codename is refused from now on.
 
     What they sent stays (here and on the server, until retention); replies
     they have not read are deleted from the server.
     """
-    contact_id = _checked_id(contact_id, "contact")
-    _on_server(folder, passphrase_file, lambda api: api.cut(contact_id))
-    click.echo(f"Ties with contact {contact_id} are cut: their codename no longer opens anything.")
+    _move(folder, passphrase_file, contact_id, lifecycle.State.CUT, reason)
+    click.echo("Their codename no longer opens anything.")
 
 
 @desk.command()
@@ -357,6 +357,12 @@ def move(folder: Path, passphrase_file: Path | None, contact_id: str, to: str, r
     new → in-contact → vetting → member; suspended; cut (final). The record
     is sealed to the compartment only; moving to "cut" also cuts ties.
     """
+    _move(folder, passphrase_file, contact_id, lifecycle.State(to), reason)
+
+
+def _move(
+    folder: Path, passphrase_file: Path | None, contact_id: str, to: lifecycle.State, reason: str
+) -> None:
     contact_id = _checked_id(contact_id, "contact")
     layout = Layout(folder)
     keystore = _unlock(layout, passphrase_file)
@@ -366,7 +372,7 @@ def move(folder: Path, passphrase_file: Path | None, contact_id: str, to: str, r
         record = _lifecycle_of(api, layout, keystore, trust, contact_id)
         handler = org.handler_id_for(keystore.signing_key.verify_key)
         try:
-            moved = lifecycle.move(record, lifecycle.State(to), reason, handler=handler, now=now)
+            moved = lifecycle.move(record, to, reason, handler=handler, now=now)
         except lifecycle.TransitionError as exc:
             raise click.UsageError(str(exc)) from None
         api.put_state(contact_id, lifecycle.seal_record(moved, trust.current, keystore.signing_key))
