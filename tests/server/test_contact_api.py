@@ -302,6 +302,7 @@ def test_openapi_describes_the_contract(client: TestClient) -> None:
         "/api/v1/handler/contacts/{contact_id}",
         "/api/v1/handler/contacts/{contact_id}/replies",
         "/api/v1/handler/contacts/{contact_id}/cut",
+        "/api/v1/handler/contacts/{contact_id}/state",
         "/api/v1/handler/items/{item_id}",
         "/api/v1/handler/synced",
     }
