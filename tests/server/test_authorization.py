@@ -257,6 +257,7 @@ class World:
     recipients: dict[str, str]
     items: dict[str, str]
     blobs: dict[str, str]
+    audit_entries: dict[str, str]
     form_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     def compartment_id(self, code: str) -> str:
@@ -399,6 +400,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "command": Principal("command", None, login_key=command_key),
         }
         contact_ids, recipients, items, blobs = {}, {}, {}, {}
+        audit_entries: dict[str, str] = {}
         for code in COMPARTMENTS:
             door = DOORS[code]
             made = client.post(f"/api/v1/doors/{door}/contacts")
@@ -430,6 +432,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 headers={"Authorization": f"Bearer {tokens[code]}"},
             )
             recipients[code] = found.json()["recipient"]
+            entry = client.post(
+                "/api/v1/handler/audit",
+                content=AUDIT_ENTRY,
+                headers={"Authorization": f"Bearer {tokens[code]}"},
+            )
+            assert entry.status_code == 201, entry.text
+            audit_entries[code] = str(entry.json()["index"])
             principals[f"contact {code}"] = Principal(
                 f"contact {code}", code, codename=codename, session=session
             )
@@ -446,6 +455,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             recipients=recipients,
             items=items,
             blobs=blobs,
+            audit_entries=audit_entries,
         )
         for code in COMPARTMENTS:
             built.reply(code)
@@ -543,6 +553,8 @@ def _path(world: World, cell: Cell) -> str:
             values[param] = world.items[code]
         elif param == "path":
             values[param] = "style.css" if code == "file" else "no-such-file.css"
+        elif param == "index":
+            values[param] = world.audit_entries[code] if code != "none" else "999999"
         else:
             raise TableError(f"{cell.route}: the test cannot make a {{{param}}}")
     return template.format(**values)
@@ -583,6 +595,10 @@ def _handler_token_request(world: World, cell: Cell) -> dict[str, Any]:
     }
 
 
+#: An audit entry as a desk appends one (the server reads only its framing).
+AUDIT_ENTRY = crypto.encrypt(b"moved a contact", [crypto.generate_identity().recipient()])
+
+
 #: What each route's request carries besides credentials (and, for pages,
 #: the form token): routes not named here are sent with no body.
 RECIPES: dict[str, Callable[[World, Cell], dict[str, Any]]] = {
@@ -602,6 +618,10 @@ RECIPES: dict[str, Callable[[World, Cell], dict[str, Any]]] = {
     "POST /api/v1/handler/tokens": _handler_token_request,
     "POST /api/v1/handler/contacts/{contact_id}/replies": _handler_reply,
     "POST /api/v1/handler/synced": lambda w, c: {"json": {"seq": 0}},
+    "POST /api/v1/handler/audit": lambda w, c: {
+        "content": AUDIT_ENTRY,
+        "headers": {"Content-Type": "application/octet-stream"},
+    },
     # A lifecycle record is an age file the desk sealed; the server checks only that.
     "PUT /api/v1/handler/contacts/{contact_id}/state": lambda w, c: {
         "content": crypto.encrypt(b"state", [crypto.generate_identity().recipient()]),

@@ -31,6 +31,10 @@ FORBIDDEN_NAMES = {
     "tempfile": "plaintext on disk",
 }
 FORBIDDEN_ATTRIBUTES = {"form": "request.form() spools uploads to disk"}
+#: The one signing key the server holds is its own: the audit log's, which
+#: signs checkpoints (DESIGN.md, "The audit log"). It lives in one module;
+#: signing anything else would still fail this test everywhere else.
+SERVER_OWN_KEY = {"_audit_key.py": {"SigningKey", "NoteSigner"}}
 
 
 def imported_modules(tree: ast.AST, module_name: str) -> set[str]:
@@ -79,7 +83,7 @@ def test_no_private_key_handling_and_no_spooling(path: Path) -> None:
     for module in imports:
         assert not module.startswith(FORBIDDEN_MODULES), f"{path.name} imports {module}"
     names, attributes = used_names(tree)
-    for name in names & set(FORBIDDEN_NAMES):
+    for name in (names & set(FORBIDDEN_NAMES)) - SERVER_OWN_KEY.get(path.name, set()):
         pytest.fail(f"{path.name} uses {name}: {FORBIDDEN_NAMES[name]}")
     for name in attributes & set(FORBIDDEN_ATTRIBUTES):
         pytest.fail(f"{path.name} uses .{name}: {FORBIDDEN_ATTRIBUTES[name]}")

@@ -49,6 +49,16 @@ ALLOWED = {
         "day": "day",
     },
     "spent_forms": {"id_hash": "hash of a random form id", "day": "day"},
+    "audit_entries": {
+        "idx": "count (position in the log)",
+        "compartment_id": "compartment id",
+        "blob_id": "hash of ciphertext",
+        "size": "padded ciphertext size",
+        "leaf": "hash of ciphertext",
+        "day": "day",
+    },
+    "audit_nodes": {"level": "count", "idx": "count", "hash": "hash of hashes"},
+    "audit_head": {"id": "constant", "size": "count", "edge": "hashes of hashes"},
     "handler_sync": {
         "handler_id": "public key fingerprint",
         "compartment_id": "compartment id",
@@ -85,7 +95,7 @@ def test_migrating_twice_is_harmless(tmp_path: Path) -> None:
     migrate(engine)
     migrate(engine)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
     engine.dispose()
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from .. import crypto, org
 from ..store import BlobStore, create_db_engine, migrate, schema, session_factory
+from . import _audit_key
 from ._chain import COMMAND, EPOCH, ORGANIZATION, newest_command
 from ._config import (
     BLOBS_NAME,
@@ -63,6 +64,7 @@ def init_data_dir(data_dir: Path, root_key: str, database: str | None) -> Path:
         engine.dispose()
     blobs = BlobStore(data_dir / BLOBS_NAME)
     blobs.root.chmod(0o700)
+    _audit_key.load_or_create(data_dir)  # the server's own key: it signs audit heads
     return write_config(data_dir, verifier, url)
 
 

@@ -17,6 +17,8 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from ..store import BlobStore, create_db_engine, session_factory
+from . import _audit_key
+from ._audit import AuditLog
 from ._chain import NoteCache
 from ._clock import Clock, utc_now
 from ._config import load_config
@@ -68,6 +70,14 @@ def create_app(data_dir: Path | str, *, clock: Clock = utc_now) -> FastAPI:
         clock=clock,
         retention=timedelta(days=config.retention_days),
     )
+    audit = AuditLog(
+        db=db,
+        handlers=handlers,
+        blobs=blobs,
+        key=_audit_key.load_or_create(config.data_dir),
+        limits=limits,
+        clock=clock,
+    )
     pages = Pages(Catalogs())
     questionnaires = load_questionnaires(config.questionnaires_dir)
 
@@ -87,7 +97,7 @@ def create_app(data_dir: Path | str, *, clock: Clock = utc_now) -> FastAPI:
     )
     app.include_router(contact_pages(contacts, pages, limits, questionnaires))
     app.include_router(contact_api(contacts, limits))
-    app.include_router(handler_api(handlers, limits))
+    app.include_router(handler_api(handlers, audit, limits))
     app.mount("/static", StaticFiles(packages=[("shoal.server", "static")]), name="static")
     install_error_answers(app, pages)
     # Added last is outermost: headers go on everything the guard answers.

@@ -233,7 +233,7 @@ class HandlerService:
         """
         handler = await run_in_threadpool(self._reply_target, token, contact_id)
         try:
-            ref = await self._blobs.put_async(self._age_body(request))
+            ref = await self._blobs.put_async(age_file_body(request, self._limits.max_reply))
         except StorageFullError:
             raise DiskFullError(msg.DISK_FULL) from None
         item = schema.Item(
@@ -265,7 +265,8 @@ class HandlerService:
         the compartment and signed; the server can neither read nor forge it."""
         with self._db() as db:
             self._contact(db, self._authenticate(db, token), contact_id)
-        sealed = b"".join([c async for c in self._age_body(request, self._limits.max_small_body)])
+        body = age_file_body(request, self._limits.max_small_body)
+        sealed = b"".join([c async for c in body])
         with self._db() as db:
             contact = self._contact(db, self._authenticate(db, token), contact_id)
             contact.state = sealed
@@ -392,18 +393,18 @@ class HandlerService:
             db.add(item)
             db.commit()
 
-    async def _age_body(self, request: Request, limit: int | None = None) -> AsyncIterator[bytes]:
-        """The body, refused unless it starts like a binary age file."""
-        head = b""
-        limit = self._limits.max_reply if limit is None else limit
-        async for chunk in body_chunks(request, limit, msg.REPLY_TOO_LARGE):
-            if len(head) >= len(AGE_MAGIC):
-                yield chunk
-                continue
-            head += chunk
-            if len(head) >= len(AGE_MAGIC):
-                if not head.startswith(AGE_MAGIC):
-                    raise BadRequestError(msg.NOT_AN_AGE_FILE)
-                yield head
-        if len(head) < len(AGE_MAGIC):
-            raise BadRequestError(msg.NOT_AN_AGE_FILE)
+
+async def age_file_body(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The body, refused unless it starts like a binary age file."""
+    head = b""
+    async for chunk in body_chunks(request, limit, msg.REPLY_TOO_LARGE):
+        if len(head) >= len(AGE_MAGIC):
+            yield chunk
+            continue
+        head += chunk
+        if len(head) >= len(AGE_MAGIC):
+            if not head.startswith(AGE_MAGIC):
+                raise BadRequestError(msg.NOT_AN_AGE_FILE)
+            yield head
+    if len(head) < len(AGE_MAGIC):
+        raise BadRequestError(msg.NOT_AN_AGE_FILE)

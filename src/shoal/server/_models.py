@@ -108,3 +108,25 @@ class SyncedRequest(_Request):
 
 class SyncedOut(BaseModel):
     expired: int = Field(description="items retention deleted now")
+
+
+class AuditAppended(BaseModel):
+    index: int
+    checkpoint: str = Field(description="the log's signed head after the append")
+
+
+class AuditHeadOut(BaseModel):
+    key: str = Field(description="the log's note verifier key (pinned by desks on first use)")
+    origin: str
+    checkpoint: str = Field(description="C2SP checkpoint, a signed note")
+    proof: list[str] = Field(description="base64 hashes: consistency from `from` to `to`")
+
+
+class AuditEntryOut(BaseModel):
+    index: int
+    blob: str
+    size: int
+
+
+class AuditEntries(BaseModel):
+    entries: list[AuditEntryOut]

@@ -114,3 +114,36 @@ class HandlerSync(Base):
     )  # compartment id
     seq: Mapped[int] = mapped_column(BigInteger)  # count (arrival order)
     day: Mapped[date] = mapped_column(Date)
+
+
+class AuditEntry(Base):
+    """One entry of the audit log: its leaf hash and its ciphertext's blob.
+
+    Entries are sealed and signed on desks (actions and reasons, never
+    message contents); the server only orders them in a Merkle tree."""
+
+    __tablename__ = "audit_entries"
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # count
+    compartment_id: Mapped[str] = mapped_column(ForeignKey("compartments.id"))  # compartment id
+    blob_id: Mapped[str] = mapped_column(String(64))  # hash of ciphertext
+    size: Mapped[int] = mapped_column(BigInteger)  # padded ciphertext size
+    leaf: Mapped[bytes] = mapped_column(LargeBinary(32))  # hash of ciphertext
+    day: Mapped[date] = mapped_column(Date)
+
+
+class AuditNode(Base):
+    """A finished perfect subtree of the audit log (proofs in O(log n) reads)."""
+
+    __tablename__ = "audit_nodes"
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # count
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # count
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))  # hash of hashes
+
+
+class AuditHead(Base):
+    """The log's size and right edge: one row, updated with each append."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # always 1
+    size: Mapped[int] = mapped_column(BigInteger)  # count
+    edge: Mapped[bytes] = mapped_column(LargeBinary)  # hashes of hashes
