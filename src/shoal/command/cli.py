@@ -17,6 +17,7 @@ import click
 
 from .. import crypto, org, trusted
 from . import _exposure_cli, _files, _state
+from ._audit import gather
 from ._notes import (
     Founding,
     epoch_note_name,
@@ -196,6 +197,51 @@ def rotate_key(
         _state.save(layout, rotated)
     click.echo(f"Command key {rotated.command.serial} certified by the root key: {name}.")
     click.echo("Give the note to the server operator, then sign each compartment's next epoch.")
+
+
+@command.command("audit-heads")
+@dir_option
+@trusted.passphrase_file_option
+@click.argument(
+    "entries", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path)
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the heads found (JSON) for `shoal desk audit-compare` on any desk.",
+)
+def audit_heads(
+    folder: Path, passphrase_file: Path | None, entries: tuple[Path, ...], out: Path | None
+) -> None:
+    """Gather the audit-log heads desks saw, from exported audit entries.
+
+    Two heads of one size with different roots are a split view: said here,
+    exit status 1. Heads of different sizes are checked by a desk against
+    the server's proofs: pass --out's file to `shoal desk audit-compare`.
+    """
+    layout = _state.Layout(folder)
+    _state.require(layout)
+    passphrase = trusted.read_passphrase(passphrase_file, new=False)
+    reading = trusted.unlock_keystore(layout.command_keystore, passphrase).identities
+    handlers: dict[crypto.VerifyKey, tuple[str, str]] = {}
+    for name in _files.note_names(layout):
+        if name.startswith("epoch-"):
+            note = (layout.notes / name).read_text(encoding="utf-8")
+            epoch = org.Epoch.from_record(note.split("\n\n", 1)[0] + "\n")
+            handlers |= {h.verify_key: (h.handler_id, epoch.door) for h in epoch.handlers}
+    gathered = gather(((str(p), p.read_bytes()) for p in entries), reading[0], handlers)
+    for head in gathered.heads:
+        click.echo(f"{head.door!r} handler {head.handler}: size {head.size}")
+    for problem in gathered.refused:
+        click.echo(f"warning: {problem}", err=True)
+    if out is not None:
+        trusted.write_json(out, {"heads": sorted({h.note for h in gathered.heads})})
+        click.echo(f"Heads written to {out}: check them on a desk with `shoal desk audit-compare`.")
+    for fork in gathered.forks:
+        click.echo(f"ALARM: {fork}", err=True)
+    if gathered.forks:
+        raise SystemExit(1)
 
 
 @command.group()
