@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,27 @@ class Setup:
         """The current epoch's recipients: what the intake encrypts to."""
         number = self.kit.state.compartment(DOOR).epoch
         return self.kit.epoch(DOOR, number).recipients()
+
+    def add_desk(self, folder: Path) -> Desk:
+        """A second handler's desk in the compartment: its own keystore,
+        listed in a new epoch that command signs, enrolled."""
+        desk = Desk(folder, self.server.transport(), self.desk.passphrase_file)
+        desk.ok("keygen", "--work-factor", "10")
+        self.kit.add_handler(DOOR, desk.enrollment())
+        self.kit.sign_epoch(DOOR)
+        self.server.document = self.kit.document()
+        desk.ok("enroll", "--server", SERVER_URL, "--root-key", self.kit.root_vkey, "--door", DOOR)
+        return desk
+
+    def audit_entries(self, keystore: crypto.Keystore) -> list[tuple[crypto.Envelope, Any]]:
+        """The compartment's audit entries in the server's main history,
+        opened with ``keystore``: (envelope, content as JSON)."""
+        opened = []
+        for entry in self.server.audit.entries:
+            if entry.compartment_id == self.compartment_id:
+                envelope, content = crypto.decrypt_item(entry.blob, keystore.identities)
+                opened.append((envelope, json.loads(content)))
+        return opened
 
 
 def message(recipients: list[crypto.AgeRecipient], text: bytes) -> bytes:

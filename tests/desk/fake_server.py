@@ -9,6 +9,16 @@ every handler call carries a token it issued, and a reply is an age file.
 Errors are JSON ``{"error": …}`` with a 4xx status, as in the contract.
 
 Tests change what it serves (``document``) to play a hostile server.
+
+The audit log (``/api/v1/handler/audit…``) is a :class:`FakeAuditLog`: the
+entries and a :class:`MemoryHashSource` over their leaves, its checkpoints
+signed by the server's own log key under the origin
+``shoal/<org id>/audit``. Hooks play a seized server: :meth:`audit_rollback`
+(truncate), :meth:`audit_rewrite` (change an entry's bytes and rebuild the
+tree), :meth:`audit_fork` (show one handler another history: logins are
+per command, so the fork follows the handler behind a token, not one
+token), :meth:`audit_swap_key` and :meth:`audit_add` (an entry the server
+made up).
 """
 
 from __future__ import annotations
@@ -25,10 +35,46 @@ from typing import Any
 import httpx
 
 from shoal import crypto, org
+from shoal.org import _tlog as tlog
 
 LOGIN_CONTEXT = b"shoal handler login v1\n"
 AGE_MAGIC = b"age-encryption.org/v1\n"
 TODAY = "2026-11-23"
+MAX_AUDIT_ENTRY = 64 * 1024
+#: The compartment of the entry a fork adds: one no desk of the tests reads.
+ELSEWHERE = "e" * 32
+
+
+@dataclass
+class FakeAuditEntry:
+    compartment_id: str
+    blob: bytes
+
+    @property
+    def blob_id(self) -> str:
+        return hashlib.sha256(self.blob).hexdigest()
+
+
+class FakeAuditLog:
+    """One history of the audit log: its entries and the tree over them."""
+
+    def __init__(self, entries: list[FakeAuditEntry] | None = None) -> None:
+        self.entries: list[FakeAuditEntry] = []
+        self.source = tlog.MemoryHashSource()
+        for entry in entries or []:
+            self.append(entry)
+
+    @property
+    def size(self) -> int:
+        return self.source.size
+
+    def append(self, entry: FakeAuditEntry) -> int:
+        self.entries.append(entry)
+        self.source.append(tlog.leaf_hash(entry.blob))
+        return self.source.size - 1
+
+    def copy(self) -> FakeAuditLog:
+        return FakeAuditLog(list(self.entries))
 
 
 @dataclass
@@ -71,6 +117,15 @@ class FakeServer:
     logins: int = 0
     #: What each compartment's desk reported with ``POST /handler/synced``.
     synced: dict[str, int] = field(default_factory=dict)
+    token_handlers: dict[str, str] = field(default_factory=dict)  # token → handler id
+    audit: FakeAuditLog = field(default_factory=FakeAuditLog)
+    #: Handler id → the other history the server shows that handler.
+    audit_forks: dict[str, FakeAuditLog] = field(default_factory=dict)
+    audit_key: crypto.SigningKey = field(default_factory=crypto.SigningKey.generate)
+    audit_page: int = 1000
+    #: Answer a "from" past the head with the head and no proof, as
+    #: ``shoal serve`` does, instead of the contract's 400.
+    audit_head_past_from: bool = False
 
     # What tests use to fill it, as contacts and the intake would.
 
@@ -99,6 +154,49 @@ class FakeServer:
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
+
+    # The audit log: what the real server does, and what a seized one could.
+
+    @property
+    def audit_origin(self) -> str:
+        organization = org.verify_organization(self.document["organization"], self.root)
+        return f"shoal/{organization.org_id}/audit"
+
+    @property
+    def audit_verifier(self) -> crypto.NoteVerifier:
+        return crypto.NoteVerifier(self.audit_origin, self.audit_key.verify_key)
+
+    def audit_checkpoint(self, log: FakeAuditLog, size: int) -> str:
+        head = tlog.Checkpoint(self.audit_origin, size, tlog.Prover(log.source).root(size))
+        return tlog.sign_checkpoint(head, crypto.NoteSigner(self.audit_origin, self.audit_key))
+
+    def audit_add(self, compartment_id: str, blob: bytes) -> int:
+        """Append to every history, as the server does with every entry (a
+        forked handler is shown the others' entries too, in its own tree);
+        the index in the main history."""
+        for fork in self.audit_forks.values():
+            fork.append(FakeAuditEntry(compartment_id, blob))
+        return self.audit.append(FakeAuditEntry(compartment_id, blob))
+
+    def audit_rollback(self, size: int) -> None:
+        """Forget every entry from index ``size`` on."""
+        self.audit = FakeAuditLog(self.audit.entries[:size])
+
+    def audit_rewrite(self, index: int, blob: bytes) -> None:
+        """Replace entry ``index``'s bytes and rebuild the tree (same size)."""
+        entries = list(self.audit.entries)
+        entries[index] = FakeAuditEntry(entries[index].compartment_id, blob)
+        self.audit = FakeAuditLog(entries)
+
+    def audit_fork(self, handler_id: str) -> None:
+        """From now on, show ``handler_id`` another history: this one with
+        an entry of another compartment that nobody else's tree holds."""
+        fork = self.audit.copy()
+        fork.append(FakeAuditEntry(ELSEWHERE, secrets.token_bytes(64)))
+        self.audit_forks[handler_id] = fork
+
+    def audit_swap_key(self) -> None:
+        self.audit_key = crypto.SigningKey.generate()
 
     # The server side of the contract.
 
@@ -152,6 +250,14 @@ class FakeServer:
         if request.method == "POST" and path == "/api/v1/handler/synced":
             self.synced[compartment_id] = int(json.loads(request.content)["seq"])
             return httpx.Response(200, json={"expired": 0})
+        if parts[:4] == ["api", "v1", "handler", "audit"]:
+            return self._audit(request, parts[4:], compartment_id)
+        if request.method == "DELETE" and parts[:4] == ["api", "v1", "handler", "items"]:
+            found = [i for i in self.items if i.item_id == parts[-1]]
+            if len(parts) != 5 or not found or found[0].compartment_id != compartment_id:
+                return _error(404, "No such item in this compartment.")
+            self.items.remove(found[0])
+            return httpx.Response(204)
         if request.method == "GET" and parts[:4] == ["api", "v1", "handler", "blobs"]:
             blob = self.blobs.get(parts[4]) if len(parts) == 5 else None
             if blob is None or not any(
@@ -175,6 +281,10 @@ class FakeServer:
                         else None,
                     },
                 )
+            if request.method == "DELETE" and len(parts) == 5:
+                del self.contacts[contact.contact_id]
+                self.items = [i for i in self.items if i.contact != contact.contact_id]
+                return httpx.Response(204)
             if request.method == "PUT" and parts[5:] == ["state"]:
                 contact.state = request.content
                 return httpx.Response(204)
@@ -211,6 +321,7 @@ class FakeServer:
             )
         token = secrets.token_urlsafe(32)
         self.tokens[token] = epoch.compartment_id
+        self.token_handlers[token] = org.handler_id_for(key)
         return httpx.Response(201, json={"token": token})
 
     def _items(self, compartment_id: str, params: httpx.QueryParams) -> httpx.Response:
@@ -237,6 +348,63 @@ class FakeServer:
             for i in page
         ]
         return httpx.Response(200, json={"items": listed, "next": page[-1].seq if rest else None})
+
+    def _audit(
+        self, request: httpx.Request, rest: list[str], compartment_id: str
+    ) -> httpx.Response:
+        token = request.headers["Authorization"].removeprefix("Bearer ")
+        handler = self.token_handlers[token]
+        log = self.audit_forks.get(handler, self.audit)
+        params = request.url.params
+        if request.method == "POST" and rest == []:
+            blob = request.content
+            if len(blob) > MAX_AUDIT_ENTRY:
+                return _error(413, "An audit entry is at most 64 KiB.")
+            if not blob.startswith(AGE_MAGIC):
+                return _error(400, "An audit entry must be an age file.")
+            self.audit_add(compartment_id, blob)
+            index = log.size - 1
+            return httpx.Response(
+                201, json={"index": index, "checkpoint": self.audit_checkpoint(log, log.size)}
+            )
+        if request.method == "GET" and rest == ["checkpoint"]:
+            try:
+                start = int(params.get("from", "0"))
+                end = int(params["to"]) if "to" in params else log.size
+            except ValueError:
+                return _error(400, "from and to are integers.")
+            if self.audit_head_past_from and start > end:
+                start = end
+            if not 0 <= start <= end <= log.size:
+                return _error(400, "0 <= from <= to <= size.")
+            proof = tlog.Prover(log.source).consistency_proof(start, end)
+            return httpx.Response(
+                200,
+                json={
+                    "key": str(self.audit_verifier),
+                    "origin": self.audit_origin,
+                    "checkpoint": self.audit_checkpoint(log, end),
+                    "proof": [base64.b64encode(h).decode() for h in proof],
+                },
+            )
+        if request.method == "GET" and rest == ["entries"]:
+            after = int(params.get("after", "-1"))
+            mine = [
+                {"index": index, "blob": entry.blob_id, "size": len(entry.blob)}
+                for index, entry in enumerate(log.entries)
+                if index > after and entry.compartment_id == compartment_id
+            ]
+            return httpx.Response(200, json={"entries": mine[: self.audit_page]})
+        if request.method == "GET" and len(rest) == 2 and rest[0] == "entries":
+            index = int(rest[1]) if rest[1].isdigit() else -1
+            if not 0 <= index < log.size or log.entries[index].compartment_id != compartment_id:
+                return _error(404, "No such audit entry in this compartment.")
+            return httpx.Response(
+                200,
+                content=log.entries[index].blob,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+        return _error(404, "Not found.")
 
 
 def _error(status: int, message: str) -> httpx.Response:

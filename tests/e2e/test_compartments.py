@@ -5,11 +5,15 @@ codename refused like a wrong one), moved along its signed lifecycle."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
 from _served_org import Org, shoal
 from shoal import crypto, trusted
+from shoal.org import _tlog as tlog
+from shoal.store import create_db_engine, schema, session_factory
 
 DOOR = "news"
 
@@ -88,3 +92,45 @@ def test_a_removed_handler_is_refused_and_nothing_new_is_sealed_to_them(org: Org
         crypto.decrypt(sealed, list(keystore.identities))
     escrow = crypto.parse_identity((org.root / "passphrases" / "escrow.key").read_text().strip())
     assert crypto.decrypt_item(sealed, [escrow])[1] == b"seen at the station"
+
+
+def test_the_audit_log_records_each_step_and_catches_a_rollback(org: Org, tmp_path: Path) -> None:
+    write(org)
+    [item] = org.new_desk_items(DOOR, [])
+    moved = org.desk(DOOR, "move", item.contact, "in-contact", "--reason", "a first answer")
+    assert "Audit entry 0 recorded." in moved.stdout
+    org.desk(DOOR, "move", item.contact, "vetting", "--reason", "offered help")
+    assert "ALARM" not in org.desk(DOOR, "sync").stderr
+
+    # Command reads the steps (never message contents) from exported entries.
+    exported = tmp_path / "entries"
+    org.desk(DOOR, "audit-export", str(exported))
+    entries = sorted(exported.iterdir())
+    assert [p.name for p in entries] == ["audit-0.age", "audit-1.age"]
+    command_pass = org.root / "passphrases" / "command.passphrase"
+    heads = tmp_path / "heads.json"
+    gathered = shoal(
+        "command", "audit-heads", "--dir", str(org.root / "command"),
+        "--passphrase-file", str(command_pass), "--out", str(heads), *map(str, entries),
+    )  # fmt: skip
+    assert "'news' handler" in gathered.stdout and "size 1" in gathered.stdout
+    compared = org.desk(DOOR, "audit-compare", str(heads))
+    assert "head(s) share this desk's history" in compared.stdout
+
+    # A seizer drops the last entry and rebuilds the head: the desk notices.
+    database = org.root / "server" / "shoal.db"
+    engine = create_db_engine(f"sqlite:///{database}")
+    with session_factory(engine)() as db:
+        rows = sorted(db.query(schema.AuditEntry).all(), key=lambda r: r.idx)
+        db.delete(rows[-1])
+        db.query(schema.AuditNode).delete()
+        state = tlog.LogState()
+        for row in rows[:-1]:
+            state, _ = state.append(row.leaf)
+        head = db.get(schema.AuditHead, 1)
+        assert head is not None
+        head.size, head.edge = state.size, b"".join(state.edge)
+        db.commit()
+    engine.dispose()
+    alarmed = org.desk(DOOR, "sync")
+    assert "ALARM: audit log rolled back: this desk has seen 2 entries" in alarmed.stderr

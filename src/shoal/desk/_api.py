@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +33,44 @@ LOGIN_CONTEXT = b"shoal handler login v1\n"
 PAGE_SIZE = 100
 #: How much of a server's error message is shown.
 MAX_SHOWN = 200
+#: The largest audit entry (an age file) the server accepts and serves.
+MAX_AUDIT_ENTRY = 64 * 1024
+#: At most this many entries per page of ``GET /api/v1/handler/audit/entries``.
+AUDIT_PAGE_SIZE = 1000
+#: A consistency proof has at most about 2·log2(n) hashes; n < 2**63.
+MAX_PROOF = 128
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+def _count(value: object) -> int:
+    """A non-negative JSON integer (``True`` is an int to Python, not here)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError("not a count")
+    return value
+
+
+def _text(value: object) -> str:
+    """A JSON string of printable ASCII (a key, an origin)."""
+    if not isinstance(value, str) or not value.isascii() or not value.isprintable():
+        raise ValueError("not printable ASCII")
+    return value
+
+
+def _note(value: object) -> str:
+    """A signed note's text, verified later (its signature lines hold an em dash)."""
+    if not isinstance(value, str):
+        raise ValueError("a note is text")
+    return value
+
+
+def _hash(value: object) -> bytes:
+    """One proof element: canonical base64 of exactly 32 bytes."""
+    if not isinstance(value, str):
+        raise ValueError("a proof element is base64 text")
+    raw = base64.b64decode(value, validate=True)
+    if len(raw) != 32 or base64.b64encode(raw).decode() != value:
+        raise ValueError("a proof element is 32 bytes of canonical base64")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -230,3 +268,87 @@ class HandlerAPI:
             return check_id(value.get("id"), "reply")
         except ValueError:
             raise ServerError("malformed answer to the reply") from None
+
+    # The audit log (DESIGN.md, "The audit log"; docs/api.md). What the
+    # answers mean is checked in ._audit; here only that they are well formed.
+
+    def append_audit(self, sealed: bytes) -> tuple[int, str]:
+        """Append an entry (an age file); its index and the signed checkpoint
+        the server says covers it."""
+        value = self._json(
+            "POST",
+            "/api/v1/handler/audit",
+            "the audit entry",
+            content=sealed,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        try:
+            return _count(value["index"]), _note(value["checkpoint"])
+        except (KeyError, ValueError):
+            raise ServerError("malformed answer to the audit entry") from None
+
+    def audit_checkpoint(
+        self, from_: int, to: int | None = None
+    ) -> tuple[str, str, str, list[bytes]]:
+        """The log's key, origin, the signed checkpoint at size ``to`` (the
+        current size if None) and the consistency proof from ``from_``."""
+        params = {"from": from_} if to is None else {"from": from_, "to": to}
+        value = self._json(
+            "GET", "/api/v1/handler/audit/checkpoint", "the audit checkpoint", params=params
+        )
+        try:
+            proof = value["proof"]
+            if not isinstance(proof, list) or len(proof) > MAX_PROOF:
+                raise ValueError("the proof is not a list of hashes")
+            return (
+                _text(value["key"]),
+                _text(value["origin"]),
+                _note(value["checkpoint"]),
+                [_hash(h) for h in proof],
+            )
+        except (KeyError, ValueError, binascii.Error):
+            raise ServerError("malformed audit checkpoint") from None
+
+    def audit_entries(self, after: int) -> list[tuple[int, str, int]]:
+        """One page of this compartment's entries after index ``after``:
+        (index, blob, size), ascending; empty at the end."""
+        value = self._json(
+            "GET",
+            "/api/v1/handler/audit/entries",
+            "the list of audit entries",
+            params={"after": after},
+        )
+        try:
+            entries = value["entries"]
+            if not isinstance(entries, list) or len(entries) > AUDIT_PAGE_SIZE:
+                raise ValueError("not a page of entries")
+            page = [
+                (_count(e["index"]), check_id(e["blob"], "blob"), _count(e["size"]))
+                for e in entries
+            ]
+        except (KeyError, TypeError, ValueError):
+            raise ServerError("malformed list of audit entries") from None
+        # Strictly ascending and after the cursor: a page that does not move
+        # it would make the desk ask forever.
+        indexes = [after, *(index for index, _, _ in page)]
+        if any(a >= b for a, b in itertools.pairwise(indexes)):
+            raise ServerError("the server sent audit entries out of order or before the cursor")
+        if any(not 0 < size <= MAX_AUDIT_ENTRY for _, _, size in page):
+            raise ServerError("the server announced an audit entry of an impossible size")
+        return page
+
+    def audit_entry(self, index: int, size: int | None = None) -> bytes:
+        """Entry ``index``'s ciphertext, held to ``size`` bytes if given (and
+        never more than an entry may be)."""
+        limit = MAX_AUDIT_ENTRY if size is None else size
+        received = bytearray()
+        with self._exchange(
+            "GET", f"/api/v1/handler/audit/entries/{index}", f"audit entry {index}"
+        ) as response:
+            for chunk in response.iter_bytes():
+                received += chunk
+                if len(received) > limit:
+                    raise ServerError(f"audit entry {index} is larger than announced")
+        if size is not None and len(received) != size:
+            raise ServerError(f"audit entry {index} is shorter than announced")
+        return bytes(received)

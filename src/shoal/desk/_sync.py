@@ -17,7 +17,10 @@ The steps, each safe to interrupt:
    page, so a cut connection costs at most one page;
 4. fetch the contacts seen, pinning each one's recipient on first sight;
 5. tell the server how far this desk holds the compartment (retention
-   deletes only what every current handler's desk holds).
+   deletes only what every current handler's desk holds);
+6. check the audit log (:func:`._audit.check_log`): its head against the
+   checkpoint this desk saw, then the compartment's new entries; what it
+   finds is an alarm among the report's warnings.
 
 Every new item's age header is counted against the epoch the server says
 it sealed it to (DESIGN.md, "Compartments"): a stanza more or less than
@@ -39,6 +42,7 @@ from typing import Protocol
 
 from .. import crypto, trusted
 from ._api import HandlerAPI
+from ._audit import check_log
 from ._state import (
     ContactMeta,
     Index,
@@ -158,11 +162,12 @@ def sync(
     index, warnings = _refresh_contacts(api, index, seen_contacts)
     save_index(layout, index)
     api.synced(index.cursor)
+    log_alarms = check_log(api, layout, trust, keystore)
     return SyncReport(
         trust.current.number,
         len(index.items) - before,
         len(seen_contacts),
-        tuple(a for a in alarms if a) + tuple(warnings),
+        tuple(a for a in alarms if a) + tuple(warnings) + tuple(log_alarms),
     )
 
 

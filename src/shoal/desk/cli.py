@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from .. import crypto, org, trusted
+from . import _audit as audit
 from . import _lifecycle as lifecycle
 from ._api import HandlerAPI
 from ._application import INITIAL_STATE, parse_application
@@ -298,14 +299,42 @@ def _checked_id(value: str, what: str) -> str:
 
 
 def _on_server(
-    folder: Path, passphrase_file: Path | None, act: Callable[[HandlerAPI], None]
+    folder: Path,
+    passphrase_file: Path | None,
+    act: Callable[[HandlerAPI], None],
+    action: audit.Action,
+    done: str,
 ) -> None:
-    """Log in (checking the epoch, as every online command does) and ``act``."""
+    """Log in (checking the epoch, as every online command does), ``act``,
+    say it is ``done``, and record ``action`` in the audit log."""
     layout = Layout(folder)
     keystore = _unlock(layout, passphrase_file)
+    now = datetime.now(UTC)
     with _session(load_config(layout)) as api:
-        connect(api, layout, keystore, now=datetime.now(UTC))
+        trust = connect(api, layout, keystore, now=now)
         act(api)
+        click.echo(done)
+        _record(api, layout, trust, keystore, action, now=now)
+
+
+def _record(
+    api: HandlerAPI,
+    layout: Layout,
+    trust: Trust,
+    keystore: crypto.Keystore,
+    action: audit.Action,
+    *,
+    now: datetime,
+) -> None:
+    """Append ``action`` to the audit log, once it is done; alarms as warnings.
+
+    A server that refuses the entry ends the command with its error: the
+    action itself was done (and said so) already.
+    """
+    index, alarms = audit.record(api, layout, trust, keystore, action, now=now)
+    for alarm in alarms:
+        click.echo(f"warning: {alarm}", err=True)
+    click.echo(f"Audit entry {index} recorded.")
 
 
 @desk.command()
@@ -323,26 +352,55 @@ def cut(folder: Path, passphrase_file: Path | None, contact_id: str, reason: str
     click.echo("Their codename no longer opens anything.")
 
 
+deletion_reason_option = click.option(
+    "--reason", default="", help="Why (kept, encrypted, in the audit log)."
+)
+
+
 @desk.command()
 @dir_option
 @trusted.passphrase_file_option
 @click.argument("item_id")
-def delete(folder: Path, passphrase_file: Path | None, item_id: str) -> None:
+@deletion_reason_option
+def delete(folder: Path, passphrase_file: Path | None, item_id: str, reason: str) -> None:
     """Delete an item from the server (this desk keeps its copy)."""
     item_id = _checked_id(item_id, "item")
-    _on_server(folder, passphrase_file, lambda api: api.delete_item(item_id))
-    click.echo(f"Item {item_id} deleted from the server.")
+    action = _audited(lambda: audit.Action.delete_item(item_id, reason.strip()))
+    _on_server(
+        folder,
+        passphrase_file,
+        lambda api: api.delete_item(item_id),
+        action,
+        f"Item {item_id} deleted from the server.",
+    )
 
 
 @desk.command("delete-contact")
 @dir_option
 @trusted.passphrase_file_option
 @click.argument("contact_id")
-def delete_contact(folder: Path, passphrase_file: Path | None, contact_id: str) -> None:
+@deletion_reason_option
+def delete_contact(
+    folder: Path, passphrase_file: Path | None, contact_id: str, reason: str
+) -> None:
     """Delete a contact and all their items from the server (this desk keeps its copies)."""
     contact_id = _checked_id(contact_id, "contact")
-    _on_server(folder, passphrase_file, lambda api: api.delete_contact(contact_id))
-    click.echo(f"Contact {contact_id} and their items deleted from the server.")
+    action = _audited(lambda: audit.Action.delete_contact(contact_id, reason.strip()))
+    _on_server(
+        folder,
+        passphrase_file,
+        lambda api: api.delete_contact(contact_id),
+        action,
+        f"Contact {contact_id} and their items deleted from the server.",
+    )
+
+
+def _audited(make: Callable[[], audit.Action]) -> audit.Action:
+    """The action for the audit log, checked before anything is done."""
+    try:
+        return make()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @desk.command()
@@ -379,7 +437,10 @@ def _move(
         _remember_step(layout, contact_id, moved.seq)
         if moved.state is lifecycle.State.CUT:
             api.cut(contact_id)
-    click.echo(f"Contact {contact_id}: {record.state.value} → {moved.state.value}.")
+        click.echo(f"Contact {contact_id}: {record.state.value} → {moved.state.value}.")
+        step = moved.steps[-1]
+        action = audit.Action.move(contact_id, record.state, moved.state, step.reason)
+        _record(api, layout, trust, keystore, action, now=now)
 
 
 @desk.command()
@@ -438,6 +499,52 @@ def _remember_step(layout: Layout, contact_id: str, seq: int) -> None:
     seen = _seen_steps(layout)
     if seq > seen.get(contact_id, 0):
         trusted.write_json(layout.lifecycle, {**seen, contact_id: seq})
+
+
+@desk.command("audit-export")
+@dir_option
+@trusted.passphrase_file_option
+@click.argument("target", type=click.Path(file_okay=False, path_type=Path))
+def audit_export(folder: Path, passphrase_file: Path | None, target: Path) -> None:
+    """Write the compartment's audit entries (ciphertext) into TARGET, for
+    command (`shoal command audit-heads`)."""
+    layout = Layout(folder)
+    keystore = _unlock(layout, passphrase_file)
+    trusted.make_private_dir(target)
+    written = 0
+    with _session(load_config(layout)) as api:
+        connect(api, layout, keystore, now=datetime.now(UTC))
+        after = -1
+        while page := api.audit_entries(after):
+            for index, _blob, size in page:
+                with trusted.PendingFile(target) as pending:
+                    pending.file.write(api.audit_entry(index, size))
+                    pending.commit(target / f"audit-{index}.age")
+                written += 1
+                after = index
+    click.echo(f"{written} audit entries written to {target}.")
+
+
+@desk.command("audit-compare")
+@dir_option
+@trusted.passphrase_file_option
+@click.argument("heads", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def audit_compare(folder: Path, passphrase_file: Path | None, heads: Path) -> None:
+    """Check the log heads other desks saw (from `shoal command audit-heads
+    --out`) against this desk's history, with the server's proofs."""
+    notes = trusted.read_json(heads).get("heads")
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        raise click.BadParameter("not a file of heads from `shoal command audit-heads`")
+    layout = Layout(folder)
+    keystore = _unlock(layout, passphrase_file)
+    with _session(load_config(layout)) as api:
+        trust = connect(api, layout, keystore, now=datetime.now(UTC))
+        alarms = audit.compare_heads(api, layout, trust, notes)
+    for alarm in alarms:
+        click.echo(alarm, err=True)
+    if alarms:
+        raise SystemExit(1)
+    click.echo(f"{len(notes)} head(s) share this desk's history.")
 
 
 def _reply_text(message: str | None, message_file: Path | None) -> str:
