@@ -15,10 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
-from desk_kit import Desk, Setup, message
+from desk_kit import DOOR, Desk, Setup, message
 from fake_server import ELSEWHERE, FakeAuditEntry, FakeAuditLog
 
 from shoal import crypto, org
+from shoal.command import _state
 from shoal.desk import _audit as audit
 from shoal.desk._api import HandlerAPI
 from shoal.desk._lifecycle import State
@@ -529,3 +530,19 @@ def test_actions_the_desk_never_makes_are_refused(fields: tuple[Any, ...]) -> No
 
 def test_the_log_origin_is_the_organizations(setup: Setup) -> None:
     assert audit.log_origin(setup.kit.organization.org_id) == setup.server.audit_origin
+
+
+def test_entries_reach_command_even_where_command_does_not_read_the_items(
+    setup: Setup,
+) -> None:
+    setup.kit.state = _state.set_command_reads(setup.kit.state, DOOR, False)
+    setup.kit.sign_epoch(DOOR)
+    setup.server.document = setup.kit.document()
+    contact = contact_with_message(setup)
+    run(setup.desk, "sync")
+    run(setup.desk, "move", contact, "in-contact", "--reason", "checked")
+    [entry] = [e for e in setup.server.audit.entries if e.compartment_id == setup.compartment_id]
+    # The epoch leaves command out of the items, not out of the log.
+    assert setup.kit.reading.recipient() not in setup.recipients()
+    envelope, content = crypto.decrypt_item(entry.blob, [setup.kit.reading])
+    assert envelope.header["kind"] == "audit" and b"checked" in content

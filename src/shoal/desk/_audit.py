@@ -186,11 +186,14 @@ def seal_entry(
     checkpoint: str | None,
 ) -> bytes:
     """The entry as the server stores it: sealed to the compartment's
-    current recipients, signed by the handler."""
+    current recipients and to command's reading identity (DESIGN.md, "The
+    audit log": even where command does not read the compartment's items),
+    signed by the handler."""
     content = entry_content(action, now=now, checkpoint=checkpoint)
-    sealed = crypto.encrypt_item(
-        trust.current.recipients(), entry_header(trust, key), content, signer=key
-    )
+    recipients = list(trust.current.recipients())
+    if trust.command_reading is not None and trust.command_reading not in recipients:
+        recipients.append(trust.command_reading)
+    sealed = crypto.encrypt_item(recipients, entry_header(trust, key), content, signer=key)
     if len(sealed) > MAX_AUDIT_ENTRY:
         raise AuditEntryError("would be larger than the server accepts")
     return sealed

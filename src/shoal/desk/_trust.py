@@ -76,6 +76,9 @@ class Trust:
     epochs: tuple[org.Epoch, ...]
     #: The highest serial among the certificates of the accepted epochs.
     command_serial: int
+    #: Command's reading recipient, from the newest certificate: audit
+    #: entries are sealed to it whatever the compartment's policy.
+    command_reading: crypto.AgeRecipient | None = None
 
     @property
     def current(self) -> org.Epoch:
@@ -113,9 +116,11 @@ def rebuild(
         organization = org.verify_organization(organization_note, root)
         epochs = []
         serials = []
+        reading = None
         for entry in history:
             certificate = org.verify_command(entry.command_note, root, organization)
             serials.append(certificate.serial)
+            reading = certificate.reading_recipient
             epochs.append(
                 org.verify_epoch(entry.epoch_note, certificate, organization, now=entry.accepted)
             )
@@ -125,7 +130,7 @@ def rebuild(
         ) from None
     if len({e.compartment_id for e in epochs}) != 1:
         raise NotReadyError("desk.json holds epochs of more than one compartment")
-    return Trust(organization, tuple(epochs), max(serials, default=0))
+    return Trust(organization, tuple(epochs), max(serials, default=0), reading)
 
 
 def accept(
