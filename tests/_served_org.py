@@ -114,18 +114,25 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None
     raise RuntimeError("shoal serve did not start")
 
 
-def serve_demo(tmp: Path, *, classic: bool = False, limits: dict[str, Any] | None = None) -> Org:
+def serve_demo(
+    tmp: Path,
+    *,
+    classic: bool = False,
+    limits: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> Org:
     """Build the demo organization under ``tmp`` and serve it on a free
     port, with its own temporary directory (for seizure searches) and log.
-    ``limits`` go into the server's configuration."""
+    ``limits`` and other ``settings`` go into the server's server.json."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     root = tmp / "org"
     root.mkdir()
     shown = demo.build(root, url, classic=classic)
-    if limits:
+    extra = {**(settings or {}), **({"limits": limits} if limits else {})}
+    if extra:
         config = root / "server" / "server.json"
-        config.write_text(json.dumps(json.loads(config.read_text()) | {"limits": limits}))
+        config.write_text(json.dumps(json.loads(config.read_text()) | extra))
     server_tmp = tmp / "server-tmp"
     server_tmp.mkdir()
     log = tmp / "server.log"

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from _served_org import Org, shoal
+from _served_org import Org, serve_demo, shoal
 from shoal import crypto, trusted
 from shoal.org import _tlog as tlog
 from shoal.store import create_db_engine, schema, session_factory
@@ -134,3 +134,24 @@ def test_the_audit_log_records_each_step_and_catches_a_rollback(org: Org, tmp_pa
     engine.dispose()
     alarmed = org.desk(DOOR, "sync")
     assert "ALARM: audit log rolled back: this desk has seen 2 entries" in alarmed.stderr
+
+
+def test_retention_deletes_from_the_server_what_the_desk_holds(tmp_path: Path) -> None:
+    """Retention 0 days: the desk's sync report lets the server delete what
+    every handler of the compartment holds; the desk keeps its copies."""
+    served = serve_demo(tmp_path, settings={"retention_days": 0})
+    try:
+        write(served)
+        blobs = served.root / "server" / "blobs"
+
+        def stored() -> int:
+            return sum(1 for p in blobs.rglob("*") if p.is_file() and p.parent.name != "tmp")
+
+        assert stored() == 1
+        [item] = served.new_desk_items(DOOR, [])  # the sync reports, the server deletes
+        assert stored() == 0
+        assert [i.item_id for i in served.desk_items(DOOR)] == [item.item_id]
+        read = served.desk(DOOR, "read", item.item_id)
+        assert "seen at the station" in read.stdout
+    finally:
+        served.stop()
