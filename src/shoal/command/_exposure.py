@@ -378,6 +378,8 @@ def _server_disk(books: Sequence[_Book]) -> Principal:
         "per compartment: how many contacts and items, on which days (not times), "
         "of which padded sizes, sealed under which epoch, and which contacts "
         "received replies",
+        "the audit log: how many entries each compartment's handlers wrote, on which "
+        "days; their contents (actions and reasons) are ciphertext",
     ]
     for book in books:
         c = book.counts
@@ -443,7 +445,12 @@ def _command(state: CommandState, books: Sequence[_Book], *, root_key: bool) -> 
             "recipient there (command reads only what desks forward)"
         )
     cannot.append("log in to the server: command has no server credentials")
-    learns = ["the whole organization chart: every compartment, door, handler id and public key"]
+    learns = [
+        "the whole organization chart: every compartment, door, handler id and public key",
+        "every audit entry desks export to it, of every compartment: who moved, cut or "
+        "deleted which contact or item, and why (entries are sealed to command's "
+        "reading identity whatever a compartment's reading policy)",
+    ]
     if read:
         learns.append(
             f"the epochs of {_doors(read)} list command's reading recipient: it reads "
@@ -564,6 +571,8 @@ def _handler_pair(book: _Book, entry: org.HandlerEntry, others: Sequence[str]) -
         f"the door {door}, its compartment id, and its handlers and recipients in the "
         "epochs they received",
         f"the contacts of {door}: their ids and public recipients (handler API)",
+        f"the audit entries of {door}: every handler's actions and reasons there "
+        "(lifecycle steps, cut ties, deletions); never another compartment's",
     )
     who = f"handler {entry.handler_id[:12]} of {door}"
     if status in (Status.REMOVED, Status.REMOVED_NOT_SIGNED):
