@@ -2,9 +2,9 @@
 
 DESIGN.md, "The audit log". The server keeps one Merkle-tree log for the
 organization (:mod:`shoal.org._tlog`) and signs its head. Each entry is an
-age file that a desk sealed to its compartment's current recipients
-(command's reading recipient among them when the compartment's policy says
-so), signed inside the encryption by the handler who acted. An entry
+age file that a desk sealed to its compartment's current recipients and to
+command's reading recipient (whatever the compartment's reading policy),
+signed inside the encryption by the handler who acted. An entry
 records an action and its reason — a lifecycle move (cutting ties is one),
 the deletion of an item or of a contact — never what anyone wrote.
 

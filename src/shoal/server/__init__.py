@@ -15,7 +15,9 @@ Modules, one concept each:
   replies a contact may see), ``_spent`` (forms that act once),
   ``_questionnaire`` (a door's offer-of-services form and its answers),
   ``_contacts`` (the service);
-- handlers: ``_handlers`` (the service);
+- handlers: ``_handlers`` (the service), ``_audit`` (the audit log: entries
+  in a Merkle tree, signed heads, proofs) and ``_audit_key`` (the server's
+  own key, which signs the log's heads and nothing else);
 - HTTP: ``_contact_pages``, ``_contact_api``, ``_handler_api``, with
   ``_bodies`` (bounded bodies), ``_credentials``, ``_models`` (JSON shapes),
   ``_pages`` (templates), ``_i18n`` (languages and catalogs), ``_services``
