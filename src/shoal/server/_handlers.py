@@ -263,10 +263,13 @@ class HandlerService:
     async def store_state(self, token: str | None, contact_id: str, request: Request) -> None:
         """Keep a contact's lifecycle record: ciphertext the desk sealed to
         the compartment and signed; the server can neither read nor forge it."""
-        with self._db() as db:
-            self._contact(db, self._authenticate(db, token), contact_id)
+        # Checked before the body is read, and again when it is stored.
+        await run_in_threadpool(self.contact, token, contact_id)
         body = age_file_body(request, self._limits.max_small_body)
         sealed = b"".join([c async for c in body])
+        await run_in_threadpool(self._set_state, token, contact_id, sealed)
+
+    def _set_state(self, token: str | None, contact_id: str, sealed: bytes) -> None:
         with self._db() as db:
             contact = self._contact(db, self._authenticate(db, token), contact_id)
             contact.state = sealed
