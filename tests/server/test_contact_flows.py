@@ -569,3 +569,11 @@ def test_a_stale_services_form_comes_back_filled_in(
     other = client.post(f"{NORTH}/services", data=stale, headers={"Sec-Fetch-Site": "cross-site"})
     assert other.status_code == 403 and "weekends" not in other.text
     assert stored.rows(schema.Item) == 0
+
+
+def test_a_submission_to_no_door_is_the_error_page(client: TestClient) -> None:
+    kit.new_contact(client)
+    action = kit.submit_action(client).replace("/d/north/", "/d/nowhere/")
+    page = client.post(action, files=[("message", (None, "hello"))], follow_redirects=False)
+    assert page.status_code == 404
+    assert "There is no door here." in page.text and 'name="message"' not in page.text

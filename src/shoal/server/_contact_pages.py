@@ -455,8 +455,8 @@ def _conversation_routes(router: APIRouter, shell: _Shell) -> None:
             await drain(request, shell.limits.max_body)
             error = shell.says(request, msg.SESSION_ENDED_UNSENT)
             return shell.page(request, door, "login.html", 401, error=error)
-        except ForbiddenError:
-            raise  # not one of our forms: nothing of it to give back
+        except (ForbiddenError, NotFoundError):
+            raise  # not one of our forms, or no such door: nothing to give back
         except RequestError as refused:
             # Refused as a whole (too large, too many files, nothing to send):
             # the page comes back with the message as typed — read now if
