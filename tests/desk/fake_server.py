@@ -126,6 +126,8 @@ class FakeServer:
     #: Answer a "from" past the head with the head and no proof, as
     #: ``shoal serve`` does, instead of the contract's 400.
     audit_head_past_from: bool = False
+    #: Answer every inclusion proof for this index (an entry shown out of place).
+    audit_misplaced: int | None = None
 
     # What tests use to fill it, as contacts and the intake would.
 
@@ -395,6 +397,16 @@ class FakeServer:
                 if index > after and entry.compartment_id == compartment_id
             ]
             return httpx.Response(200, json={"entries": mine[: self.audit_page]})
+        if request.method == "GET" and len(rest) == 3 and rest[0] == "entries":
+            index, size = int(rest[1]), int(params["size"])
+            if not 0 <= index < size <= log.size:
+                return _error(400, "0 <= index < size <= the log's size.")
+            if self.audit_misplaced is not None:
+                index = self.audit_misplaced  # a proof for another leaf than the one shown
+            proof = tlog.Prover(log.source).inclusion_proof(index, size)
+            return httpx.Response(
+                200, json={"proof": [base64.b64encode(h).decode() for h in proof]}
+            )
         if request.method == "GET" and len(rest) == 2 and rest[0] == "entries":
             index = int(rest[1]) if rest[1].isdigit() else -1
             if not 0 <= index < log.size or log.entries[index].compartment_id != compartment_id:

@@ -198,8 +198,10 @@ def test_a_normal_sync_raises_no_alarm_advances_and_checks_every_page(setup: Set
     assert alarms(out) == []
     assert head(setup.desk).size == 4 and state(setup.desk)["seen"] == 2
     assert "GET /api/v1/handler/audit/checkpoint?from=0" in setup.server.log
-    downloads = [line for line in setup.server.log if "/audit/entries/" in line]
+    entries = [line for line in setup.server.log if "/audit/entries/" in line]
+    downloads = [line for line in entries if "/proof" not in line]
     assert len(downloads) == 3  # each entry once, over three pages
+    assert len(entries) == 6  # and each one's inclusion proof
     # A second sync asks from the size seen and downloads nothing again.
     setup.server.log.clear()
     assert alarms(run(setup.desk, "sync")) == []
@@ -546,3 +548,17 @@ def test_entries_reach_command_even_where_command_does_not_read_the_items(
     assert setup.kit.reading.recipient() not in setup.recipients()
     envelope, content = crypto.decrypt_item(entry.blob, [setup.kit.reading])
     assert envelope.header["kind"] == "audit" and b"checked" in content
+
+
+def test_an_entry_shown_out_of_its_place_in_the_log_raises_an_alarm(setup: Setup) -> None:
+    contact = contact_with_message(setup)
+    run(setup.desk, "sync")
+    run(setup.desk, "move", contact, "in-contact", "--reason", "one")
+    run(setup.desk, "move", contact, "vetting", "--reason", "two")
+    second = setup.add_desk(setup.desk.folder.parent / "second")
+    setup.server.audit_misplaced = 0  # every proof is for the first leaf
+    out = run(second, "sync")
+    assert any("entry 1 is not the leaf the log holds at 1" in a for a in alarms(out))
+    setup.server.audit_misplaced = None
+    assert not any("is not the leaf" in a for a in alarms(run(setup.add_desk(
+        setup.desk.folder.parent / "third"), "sync")))  # fmt: skip

@@ -237,3 +237,34 @@ def test_a_swapped_log_key_is_caught(
                 desk.sync()
     finally:
         again.stop()
+
+
+def test_every_entry_is_proved_at_its_index(server: ServerProcess, test_org: OrgKit) -> None:
+    with server.client() as client:
+        north, south = bearer(client, test_org), bearer(client, test_org, "south")
+        for i in range(6):
+            append(client, north if i % 3 else south)
+        desk = Desk(client, north)
+        head = desk.sync()
+        for listed in client.get(f"{API}/entries", headers=north).json()["entries"]:
+            index = listed["index"]
+            body = client.get(f"{API}/entries/{index}", headers=north).content
+            proof = client.get(
+                f"{API}/entries/{index}/proof", params={"size": head.size}, headers=north
+            ).json()["proof"]
+            hashes = [base64.b64decode(h) for h in proof]
+            tlog.verify_inclusion(tlog.leaf_hash(body), index, head.size, hashes, head.root)
+            with pytest.raises(tlog.TlogError):
+                tlog.verify_inclusion(tlog.leaf_hash(body), index + 1, head.size, hashes, head.root)
+        assert (
+            client.get(f"{API}/entries/0/proof", params={"size": 6}, headers=north).status_code
+            == 404
+        )
+        assert (
+            client.get(f"{API}/entries/1/proof", params={"size": 9}, headers=north).status_code
+            == 400
+        )
+        assert (
+            client.get(f"{API}/entries/1/proof", params={"size": 1}, headers=north).status_code
+            == 400
+        )

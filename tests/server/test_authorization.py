@@ -618,6 +618,8 @@ RECIPES: dict[str, Callable[[World, Cell], dict[str, Any]]] = {
     "POST /api/v1/handler/tokens": _handler_token_request,
     "POST /api/v1/handler/contacts/{contact_id}/replies": _handler_reply,
     "POST /api/v1/handler/synced": lambda w, c: {"json": {"seq": 0}},
+    # Both setup entries (A's and B's) are in the tree of size 2.
+    "GET /api/v1/handler/audit/entries/{index}/proof": lambda w, c: {"params": {"size": 2}},
     "POST /api/v1/handler/audit": lambda w, c: {
         "content": AUDIT_ENTRY,
         "headers": {"Content-Type": "application/octet-stream"},

@@ -309,6 +309,7 @@ def test_openapi_describes_the_contract(client: TestClient) -> None:
         "/api/v1/handler/audit/checkpoint",
         "/api/v1/handler/audit/entries",
         "/api/v1/handler/audit/entries/{index}",
+        "/api/v1/handler/audit/entries/{index}/proof",
     }
     submission = paths["/api/v1/doors/{door}/submissions"]["post"]["requestBody"]["content"]
     assert set(submission["multipart/form-data"]["schema"]["properties"]) == {"message", "files"}

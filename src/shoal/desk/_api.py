@@ -337,6 +337,19 @@ class HandlerAPI:
             raise ServerError("the server announced an audit entry of an impossible size")
         return page
 
+    def audit_inclusion(self, index: int, size: int) -> list[bytes]:
+        """The proof that entry ``index`` is that leaf of the tree of ``size``."""
+        value = self._json(
+            "GET",
+            f"/api/v1/handler/audit/entries/{index}/proof",
+            f"the inclusion proof of audit entry {index}",
+            params={"size": size},
+        )
+        proof = value.get("proof")
+        if not isinstance(proof, list) or len(proof) > _MAX_PROOF:
+            raise ServerError(f"malformed inclusion proof of audit entry {index}")
+        return [_proof_hash(h, index) for h in proof]
+
     def audit_entry(self, index: int, size: int | None = None) -> bytes:
         """Entry ``index``'s ciphertext, held to ``size`` bytes if given (and
         never more than an entry may be)."""
@@ -352,3 +365,19 @@ class HandlerAPI:
         if size is not None and len(received) != size:
             raise ServerError(f"audit entry {index} is shorter than announced")
         return bytes(received)
+
+
+#: A tree of at most 2**63 leaves has proofs of at most 63 hashes.
+_MAX_PROOF = 64
+
+
+def _proof_hash(value: object, index: int) -> bytes:
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        raise ServerError(f"malformed inclusion proof of audit entry {index}") from None
+    if len(raw) != 32 or base64.b64encode(raw).decode() != value:
+        raise ServerError(f"malformed inclusion proof of audit entry {index}")
+    return raw

@@ -34,11 +34,9 @@ next sync. Whatever the server or an entry does becomes an alarm string
 (starting with "ALARM: audit log"), never an exception; only an
 unreachable server and a damaged ``audit.json`` end the check with an error.
 
-What this API does not let a desk check: that the entry it downloads is the
-leaf the tree holds at that index (there is no inclusion-proof endpoint).
-A server cannot forge an entry (they are signed) nor change one a desk saw
-under its checkpoint without a rewrite alarm, but it could show a signed
-entry at another index than the one the tree holds it at.
+Each entry a desk downloads comes with its inclusion proof in the head it
+verified: the bytes shown are the leaf the signed tree holds at that index
+(a server cannot show a signed entry at another place than it logged it).
 
 State: ``DIR/audit.json`` (:func:`state_path`; the desk's
 :class:`~._state.Layout` has no property for it), written with
@@ -475,6 +473,18 @@ class _Entries:
         try:
             for index, size in _new_entries(self.api, seen, self.head.size):
                 sealed = self.api.audit_entry(index, size)
+                proof = self.api.audit_inclusion(index, self.head.size)
+                try:
+                    tlog.verify_inclusion(
+                        tlog.leaf_hash(sealed), index, self.head.size, proof, self.head.root
+                    )
+                except tlog.TlogError:
+                    alarms.append(
+                        f"{ALARM} entry {index} is not the leaf the log holds at {index}: "
+                        "the server shows another entry there than the one it signed"
+                    )
+                    seen = index
+                    continue
                 try:
                     entry = open_entry(sealed, self.keystore.identities, self.trust)
                 except AuditEntryError as exc:

@@ -16,8 +16,8 @@ Modules, one concept each:
   ``_questionnaire`` (a door's offer-of-services form and its answers),
   ``_contacts`` (the service);
 - handlers: ``_handlers`` (the service), ``_audit`` (the audit log: entries
-  in a Merkle tree, signed heads, proofs) and ``_audit_key`` (the server's
-  own key, which signs the log's heads and nothing else);
+  in a Merkle tree, signed heads, proofs; its routes in ``_audit_api``) and
+  ``_audit_key`` (the server's own key: it signs the log's heads, nothing else);
 - HTTP: ``_contact_pages``, ``_contact_api``, ``_handler_api``, with
   ``_bodies`` (bounded bodies), ``_credentials``, ``_models`` (JSON shapes),
   ``_pages`` (templates), ``_i18n`` (languages and catalogs), ``_services``

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from ..store import BlobStore, create_db_engine, session_factory
 from . import _audit_key
 from ._audit import AuditLog
+from ._audit_api import audit_api
 from ._chain import NoteCache
 from ._clock import Clock, utc_now
 from ._config import load_config
@@ -97,7 +98,8 @@ def create_app(data_dir: Path | str, *, clock: Clock = utc_now) -> FastAPI:
     )
     app.include_router(contact_pages(contacts, pages, limits, questionnaires))
     app.include_router(contact_api(contacts, limits))
-    app.include_router(handler_api(handlers, audit, limits))
+    app.include_router(handler_api(handlers, limits))
+    app.include_router(audit_api(audit))
     app.mount("/static", StaticFiles(packages=[("shoal.server", "static")]), name="static")
     install_error_answers(app, pages)
     # Added last is outermost: headers go on everything the guard answers.

@@ -166,6 +166,18 @@ class AuditLog:
             proof=proof,
         )
 
+    def inclusion(self, token: str | None, index: int, size: int) -> list[bytes]:
+        """The proof that entry ``index`` (of the token's compartment) is the
+        leaf at that index of the tree of ``size`` entries."""
+        handler = self._handlers.authenticate(token)
+        with self._db() as db:
+            row = db.get(schema.AuditEntry, index)
+            if row is None or row.compartment_id != handler.door.compartment_id:
+                raise NotFoundError(msg.NO_SUCH_ITEM)
+            if not index < size <= _head(db).size:
+                raise BadRequestError(msg.MALFORMED_REQUEST, "size")
+            return tlog.Prover(_StoredHashes(db)).inclusion_proof(index, size)
+
     def entries(self, token: str | None, after: int) -> Sequence[schema.AuditEntry]:
         """The token's compartment's entries after index ``after``."""
         with self._db() as db:

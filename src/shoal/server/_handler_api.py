@@ -14,16 +14,11 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from ._audit import AuditLog, proof_strings
 from ._bodies import json_body_doc, read_json
 from ._config import Limits
 from ._credentials import bearer_token
 from ._handlers import HandlerService
 from ._models import (
-    AuditAppended,
-    AuditEntries,
-    AuditEntryOut,
-    AuditHeadOut,
     ChallengeCreated,
     ContactOut,
     ErrorAnswer,
@@ -51,60 +46,15 @@ REPLY_BODY_DOC = {
 }
 
 
-def _chunks(blob: BinaryIO) -> Iterator[bytes]:
+def chunks(blob: BinaryIO) -> Iterator[bytes]:
     # A sync iterator: Starlette reads it in a worker thread, chunk by chunk.
     with blob:
         while chunk := blob.read(BLOB_CHUNK):
             yield chunk
 
 
-def handler_api(service: HandlerService, audit: AuditLog, limits: Limits) -> APIRouter:
+def handler_api(service: HandlerService, limits: Limits) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["handler"], responses=ERRORS)
-
-    @router.post("/handler/audit", status_code=201, openapi_extra=REPLY_BODY_DOC)
-    async def append_audit(request: Request) -> AuditAppended:
-        """Append an audit entry the desk sealed and signed; the signed head after it."""
-        index, checkpoint = await audit.append(bearer_token(request), request)
-        return AuditAppended(index=index, checkpoint=checkpoint)
-
-    @router.get("/handler/audit/checkpoint")
-    def audit_head(
-        request: Request,
-        start: Annotated[int, Query(alias="from", ge=0)] = 0,
-        end: Annotated[int | None, Query(alias="to", ge=0)] = None,
-    ) -> AuditHeadOut:
-        """The signed head at size ``to`` (default: now), with the consistency
-        proof from size ``from``."""
-        head = audit.head(bearer_token(request), start, end)
-        return AuditHeadOut(
-            key=head.key,
-            origin=head.origin,
-            checkpoint=head.checkpoint,
-            proof=proof_strings(head.proof),
-        )
-
-    @router.get("/handler/audit/entries")
-    def audit_entries(request: Request, after: Annotated[int, Query(ge=-1)] = -1) -> AuditEntries:
-        """The token's compartment's entries after index ``after``."""
-        rows = audit.entries(bearer_token(request), after)
-        return AuditEntries(
-            entries=[AuditEntryOut(index=r.idx, blob=r.blob_id, size=r.size) for r in rows]
-        )
-
-    @router.get(
-        "/handler/audit/entries/{index}",
-        response_class=StreamingResponse,
-        responses={200: {"content": {"application/octet-stream": {}}}},
-    )
-    def audit_entry(index: int, request: Request) -> StreamingResponse:
-        """An entry's ciphertext (of the token's compartment only)."""
-        opened = audit.open_entry(bearer_token(request), index)
-        size = os.fstat(opened.fileno()).st_size
-        return StreamingResponse(
-            _chunks(opened),
-            media_type="application/octet-stream",
-            headers={"Content-Length": str(size)},
-        )
 
     @router.get("/org")
     def organization(request: Request) -> OrgOut:
@@ -160,7 +110,7 @@ def handler_api(service: HandlerService, audit: AuditLog, limits: Limits) -> API
         opened = service.open_blob(bearer_token(request), blob_id)
         size = os.fstat(opened.fileno()).st_size
         return StreamingResponse(
-            _chunks(opened),
+            chunks(opened),
             media_type="application/octet-stream",
             headers={"Content-Length": str(size)},
         )

@@ -130,3 +130,7 @@ class AuditEntryOut(BaseModel):
 
 class AuditEntries(BaseModel):
     entries: list[AuditEntryOut]
+
+
+class AuditProofOut(BaseModel):
+    proof: list[str] = Field(description="base64 hashes: the entry's inclusion proof")

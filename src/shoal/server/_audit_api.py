@@ -1,0 +1,73 @@
+"""The audit log's HTTP routes, for handlers' desks (``_audit.py``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from ._audit import AuditLog, proof_strings
+from ._credentials import bearer_token
+from ._handler_api import ERRORS, REPLY_BODY_DOC, chunks
+from ._models import AuditAppended, AuditEntries, AuditEntryOut, AuditHeadOut, AuditProofOut
+
+
+def audit_api(audit: AuditLog) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["handler"], responses=ERRORS)
+
+    @router.post("/handler/audit", status_code=201, openapi_extra=REPLY_BODY_DOC)
+    async def append_audit(request: Request) -> AuditAppended:
+        """Append an audit entry the desk sealed and signed; the signed head after it."""
+        index, checkpoint = await audit.append(bearer_token(request), request)
+        return AuditAppended(index=index, checkpoint=checkpoint)
+
+    @router.get("/handler/audit/checkpoint")
+    def audit_head(
+        request: Request,
+        start: Annotated[int, Query(alias="from", ge=0)] = 0,
+        end: Annotated[int | None, Query(alias="to", ge=0)] = None,
+    ) -> AuditHeadOut:
+        """The signed head at size ``to`` (default: now), with the consistency
+        proof from size ``from``."""
+        head = audit.head(bearer_token(request), start, end)
+        return AuditHeadOut(
+            key=head.key,
+            origin=head.origin,
+            checkpoint=head.checkpoint,
+            proof=proof_strings(head.proof),
+        )
+
+    @router.get("/handler/audit/entries")
+    def audit_entries(request: Request, after: Annotated[int, Query(ge=-1)] = -1) -> AuditEntries:
+        """The token's compartment's entries after index ``after``."""
+        rows = audit.entries(bearer_token(request), after)
+        return AuditEntries(
+            entries=[AuditEntryOut(index=r.idx, blob=r.blob_id, size=r.size) for r in rows]
+        )
+
+    @router.get("/handler/audit/entries/{index}/proof")
+    def audit_inclusion(
+        index: int, request: Request, size: Annotated[int, Query(ge=1)]
+    ) -> AuditProofOut:
+        """The inclusion proof of the entry at ``index`` in the tree of ``size`` entries."""
+        proof = audit.inclusion(bearer_token(request), index, size)
+        return AuditProofOut(proof=proof_strings(proof))
+
+    @router.get(
+        "/handler/audit/entries/{index}",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"application/octet-stream": {}}}},
+    )
+    def audit_entry(index: int, request: Request) -> StreamingResponse:
+        """An entry's ciphertext (of the token's compartment only)."""
+        opened = audit.open_entry(bearer_token(request), index)
+        size = os.fstat(opened.fileno()).st_size
+        return StreamingResponse(
+            chunks(opened),
+            media_type="application/octet-stream",
+            headers={"Content-Length": str(size)},
+        )
+
+    return router
