@@ -75,6 +75,7 @@ EXPECTED_EXPORTS = [
     "seal_keystore",
     "sign_note",
     "stanza_count",
+    "wordlist",
 ]
 
 FORBIDDEN_IMPORTS = ["starlette", "fastapi", "sqlalchemy", "jinja2", "httpx", "uvicorn"]

@@ -26,6 +26,7 @@ from ._codename import (
     generate_salt,
     is_codename_shaped,
     normalize_codename,
+    wordlist,
 )
 from ._envelope import Envelope
 from ._header import stanza_count
@@ -131,4 +132,5 @@ __all__ = [
     "seal_keystore",
     "sign_note",
     "stanza_count",
+    "wordlist",
 ]

@@ -20,6 +20,8 @@ Pure: keys, time and the current record come in; records go out.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import json
 from collections.abc import Mapping
@@ -67,14 +69,20 @@ class Step:
     reason: str
     time: str
     handler: str
+    #: The member's public signing key (base64 Ed25519, as the field client
+    #: shows it), recorded at vetting: what member reports are checked against.
+    member_key: str | None = None
 
     def to_json(self) -> dict[str, str]:
-        return {
+        value = {
             "state": self.state.value,
             "reason": self.reason,
             "time": self.time,
             "handler": self.handler,
         }
+        if self.member_key is not None:
+            value["member_key"] = self.member_key
+        return value
 
 
 @dataclass(frozen=True)
@@ -93,20 +101,17 @@ class Record:
     def seq(self) -> int:
         return len(self.steps)
 
+    @property
+    def member_key(self) -> str | None:
+        """The member's signing key recorded at the newest step that recorded one."""
+        return next((s.member_key for s in reversed(self.steps) if s.member_key), None)
+
     def content(self) -> bytes:
         return json.dumps(
             {
                 "contact": self.contact,
                 "compartment": self.compartment,
-                "steps": [
-                    {
-                        "state": s.state.value,
-                        "reason": s.reason,
-                        "time": s.time,
-                        "handler": s.handler,
-                    }
-                    for s in self.steps
-                ],
+                "steps": [s.to_json() for s in self.steps],
             },
             sort_keys=True,
             separators=(",", ":"),
@@ -119,8 +124,43 @@ def initial(contact: str, compartment: str) -> Record:
     return Record(contact, compartment, ())
 
 
-def move(record: Record, to: State, reason: str, *, handler: str, now: datetime) -> Record:
-    """``record`` after the transition to ``to``, or :class:`TransitionError`."""
+#: Steps at which a member's signing key may be recorded.
+KEY_STATES = frozenset({State.VETTING, State.MEMBER})
+
+
+def member_key(text: str) -> str:
+    """``text`` as a member's public signing key (base64 of 32 bytes), or
+    :class:`TransitionError`."""
+    text = text.strip()
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise TransitionError(
+            "a member's signing key is the base64 Ed25519 key their field client shows"
+        )
+    crypto.VerifyKey(raw)
+    return text
+
+
+def move(
+    record: Record,
+    to: State,
+    reason: str,
+    *,
+    handler: str,
+    now: datetime,
+    key: str | None = None,
+) -> Record:
+    """``record`` after the transition to ``to``, or :class:`TransitionError`.
+
+    ``key``: a member's signing key to record, at vetting or membership only.
+    """
+    if key is not None:
+        if to not in KEY_STATES:
+            raise TransitionError("a member's signing key is recorded at vetting or membership")
+        key = member_key(key)
     reason = reason.strip()
     if not reason:
         raise TransitionError("a transition needs a reason")
@@ -132,7 +172,7 @@ def move(record: Record, to: State, reason: str, *, handler: str, now: datetime)
             f"a contact cannot go from {record.state.value!r} to {to.value!r} "
             f"(from {record.state.value!r}: {allowed})"
         )
-    step = Step(to, reason, now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), handler)
+    step = Step(to, reason, now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), handler, key)
     return Record(record.contact, record.compartment, (*record.steps, step))
 
 
@@ -191,10 +231,16 @@ def _parse(content: bytes, contact: str, compartment: str) -> Record:
         if value["contact"] != contact or value["compartment"] != compartment:
             raise ValueError
         steps = tuple(
-            Step(State(s["state"]), _text(s["reason"]), _text(s["time"]), _text(s["handler"]))
+            Step(
+                State(s["state"]),
+                _text(s["reason"]),
+                _text(s["time"]),
+                _text(s["handler"]),
+                None if s.get("member_key") is None else member_key(_text(s["member_key"])),
+            )
             for s in value["steps"]
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError, TransitionError):
         raise ItemError(f"the state of contact {contact} is malformed") from None
     # Replayed through the table: a record of impossible steps is refused.
     replayed = initial(contact, compartment)

@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from .. import crypto, org, trusted
 from . import _audit as audit
 from . import _lifecycle as lifecycle
+from . import _vetting as vetting
 from ._api import HandlerAPI
 from ._application import INITIAL_STATE, parse_application
 from ._application import KIND as APPLICATION
@@ -427,20 +428,14 @@ def _move(
     now = datetime.now(UTC)
     with _session(load_config(layout)) as api:
         trust = connect(api, layout, keystore, now=now)
-        record = _lifecycle_of(api, layout, keystore, trust, contact_id)
-        handler = org.handler_id_for(keystore.signing_key.verify_key)
         try:
-            moved = lifecycle.move(record, to, reason, handler=handler, now=now)
+            moved = vetting.move_contact(
+                api, layout, keystore, trust, contact_id, to=to, reason=reason, now=now
+            )
         except lifecycle.TransitionError as exc:
             raise click.UsageError(str(exc)) from None
-        api.put_state(contact_id, lifecycle.seal_record(moved, trust.current, keystore.signing_key))
-        _remember_step(layout, contact_id, moved.seq)
-        if moved.state is lifecycle.State.CUT:
-            api.cut(contact_id)
-        click.echo(f"Contact {contact_id}: {record.state.value} → {moved.state.value}.")
-        step = moved.steps[-1]
-        action = audit.Action.move(contact_id, record.state, moved.state, step.reason)
-        _record(api, layout, trust, keystore, action, now=now)
+        click.echo(f"Contact {contact_id}: {moved.before.state.value} → {moved.after.state.value}.")
+        _record(api, layout, trust, keystore, moved.action(), now=now)
 
 
 @desk.command()
@@ -454,51 +449,12 @@ def state(folder: Path, passphrase_file: Path | None, contact_id: str) -> None:
     keystore = _unlock(layout, passphrase_file)
     with _session(load_config(layout)) as api:
         trust = connect(api, layout, keystore, now=datetime.now(UTC))
-        record = _lifecycle_of(api, layout, keystore, trust, contact_id)
+        record = vetting.current(api, layout, keystore, trust, contact_id)
     click.echo(f"contact {contact_id}: {record.state.value}")
     for step in record.steps:
         click.echo(
             _printable(f"  {step.time}  {step.state.value:<10}  by {step.handler}: {step.reason}")
         )
-
-
-def _lifecycle_of(
-    api: HandlerAPI, layout: Layout, keystore: crypto.Keystore, trust: Trust, contact_id: str
-) -> lifecycle.Record:
-    """The contact's record from the server, opened and checked (signed by a
-    handler of any accepted epoch, not older than this desk has seen)."""
-    sealed = api.contact_state(contact_id)
-    seen = _seen_steps(layout)
-    if sealed is None:
-        if seen.get(contact_id, 0) > 0:
-            raise ItemError(
-                f"the server no longer shows the state of contact {contact_id}, which this "
-                "desk has seen: refused, a rollback"
-            )
-        return lifecycle.initial(contact_id, trust.compartment_id)
-    signers = {h.verify_key: h.handler_id for e in trust.epochs for h in e.handlers}
-    record = lifecycle.open_record(
-        sealed,
-        list(keystore.identities),
-        signers,
-        contact=contact_id,
-        compartment=trust.compartment_id,
-        newest_seen=seen.get(contact_id, 0),
-    )
-    _remember_step(layout, contact_id, record.seq)
-    return record
-
-
-def _seen_steps(layout: Layout) -> dict[str, int]:
-    if not layout.lifecycle.exists():
-        return {}
-    return {k: int(v) for k, v in trusted.read_json(layout.lifecycle).items()}
-
-
-def _remember_step(layout: Layout, contact_id: str, seq: int) -> None:
-    seen = _seen_steps(layout)
-    if seq > seen.get(contact_id, 0):
-        trusted.write_json(layout.lifecycle, {**seen, contact_id: seq})
 
 
 @desk.command("audit-export")
