@@ -8,6 +8,11 @@ handler of the compartment's current epoch, a challenge is used once,
 every handler call carries a token it issued, and a reply is an age file.
 Errors are JSON ``{"error": …}`` with a 4xx status, as in the contract.
 
+A forward (``POST /api/v1/handler/forwards/<door>``) goes to the door of a
+compartment whose epoch the served notes hold, other than the token's own:
+it becomes an item of that compartment (direction ``forwarded``, no
+contact, its current epoch) and is kept, by door, in :attr:`forwarded`.
+
 Tests change what it serves (``document``) to play a hostile server.
 
 The audit log (``/api/v1/handler/audit…``) is a :class:`FakeAuditLog`: the
@@ -128,6 +133,8 @@ class FakeServer:
     audit_head_past_from: bool = False
     #: Answer every inclusion proof for this index (an entry shown out of place).
     audit_misplaced: int | None = None
+    #: Door → the bodies forwarded to it, in order (also filed as items).
+    forwarded: dict[str, list[bytes]] = field(default_factory=dict)
 
     # What tests use to fill it, as contacts and the intake would.
 
@@ -254,6 +261,10 @@ class FakeServer:
             return httpx.Response(200, json={"expired": 0})
         if parts[:4] == ["api", "v1", "handler", "audit"]:
             return self._audit(request, parts[4:], compartment_id)
+        if request.method == "POST" and parts[:4] == ["api", "v1", "handler", "forwards"]:
+            if len(parts) != 5:
+                return _error(404, "Not found.")
+            return self._forward(compartment_id, parts[4], request.content)
         if request.method == "DELETE" and parts[:4] == ["api", "v1", "handler", "items"]:
             found = [i for i in self.items if i.item_id == parts[-1]]
             if len(parts) != 5 or not found or found[0].compartment_id != compartment_id:
@@ -325,6 +336,26 @@ class FakeServer:
         self.tokens[token] = epoch.compartment_id
         self.token_handlers[token] = org.handler_id_for(key)
         return httpx.Response(201, json={"token": token})
+
+    def _forward(self, compartment_id: str, door: str, sealed: bytes) -> httpx.Response:
+        """As ``shoal serve``: the door first (404, or 400 for one's own), then the body."""
+        epochs = [e for e, _ in self._verified_epochs() if e.door == door]
+        if not epochs:
+            return _error(404, "There is no door here.")
+        target = max(epochs, key=lambda e: e.number)
+        if target.compartment_id == compartment_id:
+            return _error(400, "A report cannot be forwarded to its own compartment.")
+        if not sealed.startswith(AGE_MAGIC):
+            return _error(400, "A forwarded report must be an age file.")
+        self.forwarded.setdefault(door, []).append(sealed)
+        item_id = self.add_item(
+            target.compartment_id,
+            sealed,
+            contact=None,
+            direction="forwarded",
+            epoch=target.number,
+        )
+        return httpx.Response(201, json={"id": item_id})
 
     def _items(self, compartment_id: str, params: httpx.QueryParams) -> httpx.Response:
         after, limit = (

@@ -624,6 +624,12 @@ RECIPES: dict[str, Callable[[World, Cell], dict[str, Any]]] = {
         "content": AUDIT_ENTRY,
         "headers": {"Content-Type": "application/octet-stream"},
     },
+    # A forward is an age file a desk re-sealed to the door's compartment;
+    # the server checks only that. Fresh bytes each time: blobs are shared by content.
+    "POST /api/v1/handler/forwards/{door}": lambda w, c: {
+        "content": crypto.encrypt(b"forwarded", [crypto.generate_identity().recipient()]),
+        "headers": {"Content-Type": "application/octet-stream"},
+    },
     # A lifecycle record is an age file the desk sealed; the server checks only that.
     "PUT /api/v1/handler/contacts/{contact_id}/state": lambda w, c: {
         "content": crypto.encrypt(b"state", [crypto.generate_identity().recipient()]),

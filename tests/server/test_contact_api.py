@@ -305,6 +305,7 @@ def test_openapi_describes_the_contract(client: TestClient) -> None:
         "/api/v1/handler/contacts/{contact_id}/state",
         "/api/v1/handler/items/{item_id}",
         "/api/v1/handler/synced",
+        "/api/v1/handler/forwards/{door}",
         "/api/v1/handler/audit",
         "/api/v1/handler/audit/checkpoint",
         "/api/v1/handler/audit/entries",

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 import httpx
 
-from .. import crypto
+from .. import crypto, org
 from ._state import ContactMeta, ItemMeta, check_id
 from ._trust import OrgDocument
 from .errors import ServerError, UnreachableError
@@ -268,6 +268,27 @@ class HandlerAPI:
             return check_id(value.get("id"), "reply")
         except ValueError:
             raise ServerError("malformed answer to the reply") from None
+
+    def forward(self, door: str, sealed: bytes) -> str:
+        """File ``sealed`` (an age file re-sealed to the target compartment's
+        epoch and signed) with the compartment behind ``door``; the new
+        item's id. It is that compartment's item: this desk will not see it.
+
+        :class:`ValueError` if ``door`` is not shaped like a door: it goes
+        into the request's path, where a ``/`` or ``..`` would name another.
+        """
+        org.check_door(door)
+        value = self._json(
+            "POST",
+            f"/api/v1/handler/forwards/{door}",
+            "the forward",
+            content=sealed,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        try:
+            return check_id(value.get("id"), "forwarded item")
+        except ValueError:
+            raise ServerError("malformed answer to the forward") from None
 
     # The audit log (DESIGN.md, "The audit log"; docs/api.md). What the
     # answers mean is checked in ._audit; here only that they are well formed.

@@ -227,3 +227,34 @@ def _newest_epoch_note(
     if not candidates:
         raise TrustError(f"the server shows no epoch of door {door!r} signed by the command key")
     return max(candidates)[1]
+
+
+def partners(
+    document: OrgDocument, root: crypto.NoteVerifier, trust: Trust, *, now: datetime
+) -> dict[str, org.Epoch]:
+    """Every other compartment's newest current epoch, by door, verified.
+
+    Forwarding seals to these (a partner, or the compartment of command's
+    desk); a forward that arrives is judged against them. Only the command
+    key in force counts, as for our own epoch; an expired epoch is left out:
+    nothing new is sealed to a membership that has lapsed.
+    """
+    organization = _checked(
+        "the organization note is not signed by the enrolled root key",
+        lambda: org.verify_organization(document.organization, root),
+    )
+    if organization != trust.organization:
+        raise TrustError("the server shows another organization record than before")
+    certificate, _ = _command_key(document, root, organization, trust.command_serial)
+    newest: dict[str, org.Epoch] = {}
+    for note in document.epochs:
+        try:
+            epoch = org.verify_epoch(note, certificate, organization, now=now)
+        except (crypto.CryptoError, org.OrgError):
+            continue
+        if epoch.compartment_id == trust.compartment_id:
+            continue
+        known = newest.get(epoch.door)
+        if known is None or epoch.number > known.number:
+            newest[epoch.door] = epoch
+    return newest

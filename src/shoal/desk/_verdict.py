@@ -19,17 +19,22 @@ handler, compartment or contact            moved to another thread)
 a signature that does not verify           rejected: forged (see :data:`BAD_SIGNATURE`)
 =========================================  ==========================================
 
+A forward (another compartment's handler passing a report on, kind
+``forward``) is judged against the other compartments' current epochs
+(:func:`judge_forward`): signed by a handler of the compartment it names,
+addressed to ours — or rejected.
+
 A rejected item is never shown as what it claims to be. Pure.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .. import crypto
+from .. import crypto, org
 from ._trust import Trust
 
 #: Kinds the server seals for web contacts, who have no key to sign with.
@@ -92,3 +97,27 @@ def judge(
 
 def _kind(kind: object) -> str:
     return kind if isinstance(kind, str) and kind.isidentifier() else "item"
+
+
+def judge_forward(
+    header: Mapping[str, Any],
+    signer: crypto.VerifyKey | None,
+    partners: Iterable[org.Epoch],
+    *,
+    compartment: str,
+) -> Verdict:
+    """The verdict on a forward that reached ``compartment``."""
+    if header.get("kind") != "forward" or header.get("to") != compartment:
+        return _rejected("a forward addressed to another compartment")
+    if signer is None:
+        return _rejected("a forward without a handler's signature")
+    for epoch in partners:
+        if epoch.compartment_id != header.get("from"):
+            continue
+        entry = epoch.handler(signer)
+        if entry is not None:
+            return Verdict(
+                Standing.SIGNED,
+                f"forwarded by handler {entry.handler_id} of door {epoch.door}",
+            )
+    return _rejected("a forward signed by no handler of the compartment it names")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import sys
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from . import _vetting as vetting
 from ._api import HandlerAPI
 from ._application import INITIAL_STATE, parse_application
 from ._application import KIND as APPLICATION
+from ._export_cli import verify_manifest_command
 from ._items import TEXT_KINDS, Opened, export_name, open_item
 from ._reply import seal_reply
 from ._state import (
@@ -501,6 +503,40 @@ def audit_compare(folder: Path, passphrase_file: Path | None, heads: Path) -> No
     if alarms:
         raise SystemExit(1)
     click.echo(f"{len(notes)} head(s) share this desk's history.")
+
+
+@desk.command("ui")
+@dir_option
+@click.option("--port", default=0, show_default=True, help="Loopback port; 0 picks a free one.")
+@click.option(
+    "--idle-minutes",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.05, max=24 * 60),
+    help="Lock after this long without a request.",
+)
+@click.option(
+    "--export-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where exports are written (plaintext). Default: DIR/../exports.",
+)
+def ui_command(folder: Path, port: int, idle_minutes: float, export_dir: Path | None) -> None:
+    """Serve the desk as a local web application on 127.0.0.1; open the link it prints."""
+    from .ui import serve  # noqa: PLC0415 (the web stack only for this command)
+
+    layout = Layout(folder)
+    target = export_dir if export_dir is not None else folder.resolve().parent / "exports"
+
+    def announce(url: str) -> None:
+        click.echo("Desk UI ready. Open this link in your browser (it is valid until you stop")
+        click.echo("this command; keep it to yourself):")
+        click.echo(url)
+        sys.stdout.flush()
+
+    serve(layout, port=port, idle_minutes=idle_minutes, export_dir=target, announce=announce)
+
+
+desk.add_command(verify_manifest_command, "verify-manifest")
 
 
 def _reply_text(message: str | None, message_file: Path | None) -> str:

@@ -22,6 +22,7 @@ from ._models import (
     ChallengeCreated,
     ContactOut,
     ErrorAnswer,
+    ForwardCreated,
     ItemOut,
     ItemPage,
     OrgOut,
@@ -37,13 +38,25 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 BLOB_CHUNK = 64 * 1024
 MAX_PAGE = 1000
-REPLY_BODY_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-        "description": "the reply item: a binary age file",
+
+
+def age_body_doc(description: str) -> dict[str, Any]:
+    """OpenAPI ``requestBody`` for a route that reads an age file (``age_file_body``)."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": binary},
+            "description": description,
+        }
     }
-}
+
+
+REPLY_BODY_DOC = age_body_doc("the reply item: a binary age file")
+FORWARD_BODY_DOC = age_body_doc(
+    "the forwarded item: a binary age file sealed on the desk to the target "
+    "compartment's current epoch (its handlers and command) and signed"
+)
 
 
 def chunks(blob: BinaryIO) -> Iterator[bytes]:
@@ -164,5 +177,13 @@ def handler_api(service: HandlerService, limits: Limits) -> APIRouter:
         """Store a reply item; the contact sees it only if a handler signed it."""
         item_id = await service.store_reply(bearer_token(request), contact_id, request)
         return ReplyCreated(id=item_id)
+
+    @router.post("/handler/forwards/{door}", status_code=201, openapi_extra=FORWARD_BODY_DOC)
+    async def forward(door: str, request: Request) -> ForwardCreated:
+        """File a report forwarded from the token's compartment as an item of
+        the compartment behind ``door`` (another one), for its desks to sync;
+        the sender's compartment does not see it among its items."""
+        item_id = await service.store_forward(bearer_token(request), door, request)
+        return ForwardCreated(id=item_id)
 
     return router

@@ -10,6 +10,9 @@ handler (a new epoch) takes effect on their next request.
 Access control here is the second wall (DESIGN.md, "Compartments"): a
 token sees only its compartment's items, blobs, contacts and epochs, but
 even without this check nothing of another compartment would decrypt.
+The one thing a token does to another compartment is forward a report to
+it: the item is filed there, and the sender's compartment keeps no row of
+it, so it can neither list nor download nor delete what it sent.
 """
 
 from __future__ import annotations
@@ -51,6 +54,17 @@ NONCE_SIZE = 32
 TOKEN_GRACE = timedelta(days=1)
 #: Items retention deletes per sync call: bounded work per request.
 _EXPIRE_BATCH = 1000
+#: Items retention may delete: what the compartment received, from its
+#: contacts ("in") or forwarded from another compartment ("forwarded").
+_RECEIVED = ("in", "forwarded")
+#: age's payload is STREAM chunks of 64 KiB, each with a 16-byte tag
+#: (age spec, "Payload").
+_AGE_CHUNK = 64 << 10
+_AGE_TAG = 16
+#: What sealing adds besides padding and tags: the age header (a stanza per
+#: recipient, about 1.6 KiB each for post-quantum ones), the payload nonce,
+#: the envelope's header, trailer and signature. Generous: it bounds a flood.
+_SEAL_ROOM = 64 << 10
 
 
 @dataclass(frozen=True)
@@ -232,26 +246,8 @@ class HandlerService:
         shows it only if, once decrypted, it is signed by a handler.
         """
         handler = await run_in_threadpool(self._reply_target, token, contact_id)
-        try:
-            ref = await self._blobs.put_async(age_file_body(request, self._limits.max_reply))
-        except StorageFullError:
-            raise DiskFullError(msg.DISK_FULL) from None
-        item = schema.Item(
-            id=org.new_id(),
-            compartment_id=handler.door.compartment_id,
-            contact_id=contact_id,
-            direction="out",
-            blob_id=ref.blob_id,
-            size=ref.size,
-            epoch=handler.door.epoch.number,
-            day=day_of(self._clock()),
-        )
-        try:
-            await run_in_threadpool(self._insert, item)
-        except BaseException:
-            self._blobs.discard(ref)
-            raise
-        return item.id
+        body = age_file_body(request, self._limits.max_reply)
+        return await self._file(body, handler.door, contact_id, "out")
 
     def _reply_target(self, token: str | None, contact_id: str) -> Handler:
         with self._db() as db:
@@ -259,6 +255,68 @@ class HandlerService:
             if not self._contact(db, handler, contact_id).accepted:
                 raise ConflictError(msg.CONTACT_CUT)
         return handler
+
+    async def store_forward(self, token: str | None, door: str, request: Request) -> str:
+        """File the request's body (an age file) as an item of the
+        compartment behind ``door``, forwarded by the token's compartment.
+
+        Forwarding is done on the sending desk (DESIGN.md, "Compartments"):
+        decrypt, scrub, re-seal to the target's epoch and command, sign.
+        The server cannot read it and does not try. The item has no contact
+        and is recorded under the target's current verified epoch, so the
+        target's desks sync it as their own and count its stanzas.
+        """
+        target = await run_in_threadpool(self._forward_target, token, door)
+        body = age_file_body(
+            request,
+            forward_limit(self._limits),
+            too_large=msg.BODY_TOO_LARGE,
+            not_age=msg.FORWARD_NOT_AN_AGE_FILE,
+        )
+        return await self._file(body, target, None, "forwarded")
+
+    def _forward_target(self, token: str | None, door: str) -> Door:
+        """The door forwarded to: checked before a byte of the body is read.
+
+        Only after the token: without one, every door answers 401 alike.
+        An unknown door is 404 and a closed one 503, as for contacts, who
+        may probe any door anyway.
+        """
+        with self._db() as db:
+            handler = self._authenticate(db, token)
+            target = self._doors.open(db, door)
+        if target.compartment_id == handler.door.compartment_id:
+            # Nothing to forward: the compartment holds the report already.
+            raise BadRequestError(msg.FORWARD_TO_OWN_DOOR)
+        return target
+
+    async def _file(
+        self, body: AsyncIterator[bytes], door: Door, contact_id: str | None, direction: str
+    ) -> str:
+        """Store ``body`` and record it as an item of ``door``'s compartment,
+        sealed to its current epoch; durable when this returns."""
+        try:
+            ref = await self._blobs.put_async(body)
+        except StorageFullError:
+            raise DiskFullError(msg.DISK_FULL) from None
+        item = schema.Item(
+            id=org.new_id(),
+            compartment_id=door.compartment_id,
+            contact_id=contact_id,
+            direction=direction,
+            blob_id=ref.blob_id,
+            size=ref.size,
+            epoch=door.epoch.number,
+            day=day_of(self._clock()),
+        )
+        try:
+            await run_in_threadpool(self._insert, item)
+        except BaseException:
+            # The row never came: no blob without its item (one stored
+            # earlier, by identical bytes, stays: see BlobStore.discard).
+            self._blobs.discard(ref)
+            raise
+        return item.id
 
     async def store_state(self, token: str | None, contact_id: str, request: Request) -> None:
         """Keep a contact's lifecycle record: ciphertext the desk sealed to
@@ -345,9 +403,10 @@ class HandlerService:
             return self._expire(db, handler.door, today)
 
     def _expire(self, db: Session, door: Door, today: date) -> int:
-        """Delete the compartment's contacts' items that every current
-        handler's desk has synced and that are older than the retention
-        period. Replies are the contact's to read or delete: not these."""
+        """Delete the items the compartment received (from its contacts, or
+        forwarded by another compartment) that every current handler's desk
+        has synced and that are older than the retention period. Replies
+        are the contact's to read or delete: not these."""
         current = [h.handler_id for h in door.epoch.handlers]
         marks = db.scalars(
             select(schema.HandlerSync.seq).where(
@@ -362,7 +421,7 @@ class HandlerService:
             select(schema.Item)
             .where(
                 schema.Item.compartment_id == door.compartment_id,
-                schema.Item.direction == "in",
+                schema.Item.direction.in_(_RECEIVED),
                 schema.Item.seq <= min(marks),
                 schema.Item.day <= today - self._retention,
             )
@@ -397,17 +456,39 @@ class HandlerService:
             db.commit()
 
 
-async def age_file_body(request: Request, limit: int) -> AsyncIterator[bytes]:
-    """The body, refused unless it starts like a binary age file."""
+def forward_limit(limits: Limits) -> int:
+    """The largest forward accepted: an item of up to ``max_body`` bytes, sealed.
+
+    A forward carries one item the compartment received, a message or one
+    file of a submission, so it is bounded like a submission (``max_body``),
+    not like a reply (``max_reply``, 16 MiB, meant for text: most files
+    would not pass). Sealing makes it larger than what it carries: PADMÉ
+    padding (up to 12 %), age's tags and header. Bounded by ``max_body``
+    itself, a file near the submission limit, which the server took from a
+    contact, could not be forwarded.
+    """
+    padded = crypto.padme(limits.max_body + _SEAL_ROOM)
+    return padded + _AGE_TAG * -(-padded // _AGE_CHUNK) + _SEAL_ROOM
+
+
+async def age_file_body(
+    request: Request,
+    limit: int,
+    *,
+    too_large: str = msg.REPLY_TOO_LARGE,
+    not_age: str = msg.NOT_AN_AGE_FILE,
+) -> AsyncIterator[bytes]:
+    """The body, refused unless it starts like a binary age file (``not_age``,
+    400) and unless it fits in ``limit`` bytes (``too_large``, 413)."""
     head = b""
-    async for chunk in body_chunks(request, limit, msg.REPLY_TOO_LARGE):
+    async for chunk in body_chunks(request, limit, too_large):
         if len(head) >= len(AGE_MAGIC):
             yield chunk
             continue
         head += chunk
         if len(head) >= len(AGE_MAGIC):
             if not head.startswith(AGE_MAGIC):
-                raise BadRequestError(msg.NOT_AN_AGE_FILE)
+                raise BadRequestError(not_age)
             yield head
     if len(head) < len(AGE_MAGIC):
-        raise BadRequestError(msg.NOT_AN_AGE_FILE)
+        raise BadRequestError(not_age)

@@ -102,6 +102,10 @@ class ReplyCreated(BaseModel):
     id: str
 
 
+class ForwardCreated(BaseModel):
+    id: str = Field(description="the item, now the target compartment's")
+
+
 class SyncedRequest(_Request):
     seq: int = Field(ge=0, description="the desk holds every item up to this seq")
 

@@ -61,7 +61,9 @@ class Item(Base):
     id: Mapped[str] = mapped_column(ID, unique=True)  # random id
     compartment_id: Mapped[str] = mapped_column(ForeignKey("compartments.id"), index=True)
     contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"), index=True)
-    direction: Mapped[str] = mapped_column(String(3))  # "in" or "out" (flag)
+    #: "in" (from a contact), "out" (a reply) or "forwarded" (from another
+    #: compartment's desk).
+    direction: Mapped[str] = mapped_column(String(16))  # flag
     blob_id: Mapped[str] = mapped_column(String(64))  # SHA-256 of the ciphertext
     size: Mapped[int] = mapped_column(BigInteger)  # padded ciphertext size
     #: The epoch the item was sealed to: desks check its stanza count.

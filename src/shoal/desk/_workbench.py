@@ -1,0 +1,552 @@
+"""An unlocked desk: the keys, the trusted notes, the vault and its index.
+
+Everything the desk UI does goes through one :class:`Workbench`, created at
+unlock and closed at lock, so that "locked" has one meaning: no object of
+this module is reachable, and with it go the keystore and every decrypted
+text the index held (Python cannot promise the memory is overwritten;
+the references are dropped and the in-memory database closed).
+
+Items are decrypted once, when they are first indexed after a sync
+(:meth:`Workbench.index_new`), into vault records (:mod:`._vault`); from
+then on reading, searching and listing use the index only. Files are
+decrypted again, streaming, each time they are opened or exported.
+Methods that talk to the server open their own connection and log in
+afresh (:func:`._sync.connect`), as the command line does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .. import crypto, org, trusted
+from . import _audit as audit
+from . import _lifecycle as lifecycle
+from . import _vetting as vetting
+from ._api import HandlerAPI
+from ._application import KIND as APPLICATION
+from ._export import ExportFile, ExportReport, export_reports
+from ._grading import credibility, reliability
+from ._imaging import MAX_INPUT, CleanImage, ImageRefused, sanitize_image, sniff_image
+from ._items import READ_SIZE, TEXT_KINDS, open_item
+from ._library import ItemRow, Library
+from ._reply import seal_reply
+from ._state import Config, ItemMeta, Layout, load_config, load_index
+from ._sync import Progress, SyncReport, connect, sync
+from ._trust import Trust, partners
+from ._vault import Vault
+from ._verdict import Standing, judge, judge_forward
+from .errors import DeskError, ItemError, NotReadyError
+
+TIMEOUT = httpx.Timeout(60.0, connect=30.0)
+FORWARD = "forward"
+#: Kinds whose content is kept in the index (and searched): small by
+#: construction (the server keeps at most 256 KiB of a message).
+KEPT_KINDS = TEXT_KINDS | {APPLICATION, FORWARD}
+#: Content held while an item of unknown kind is decrypted: messages are at
+#: most 256 KiB; beyond this it is a file, whose content is not kept.
+KEEP_CAP = 512 * 1024
+INDEX_BATCH = 1000
+MAX_TAGS = 20
+MAX_TAG = 40
+MAX_NOTE = 20_000
+
+
+class ForwardRefusedError(DeskError):
+    """A forward that must not be sent (nothing was sent)."""
+
+
+class _Head(io.RawIOBase):
+    """Keeps the first bytes written (to sniff a file's type), drops the rest."""
+
+    def __init__(self, keep: int) -> None:
+        super().__init__()
+        self.head = b""
+        self._keep = keep
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        size = memoryview(data).nbytes
+        if len(self.head) < self._keep:
+            self.head += bytes(data)[: self._keep - len(self.head)]
+        return size
+
+
+@dataclass(frozen=True)
+class Place:
+    lat: float
+    lon: float
+
+
+def _place(header: dict[str, Any]) -> Place | None:
+    value = header.get("place")
+    if not isinstance(value, dict):
+        return None
+    lat, lon = value.get("lat"), value.get("lon")
+    ok = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lat, lon))
+    if not ok or not (-90 <= lat <= 90 and -180 <= lon <= 180):  # type: ignore[operator]
+        return None
+    return Place(float(lat), float(lon))  # type: ignore[arg-type]
+
+
+def _damaged(why: str) -> dict[str, Any]:
+    return {"kind": "?", "standing": "error", "verdict": "", "error": why}
+
+
+def _clean_tags(tags: Sequence[str]) -> list[str]:
+    cleaned: list[str] = []
+    for raw in tags:
+        tag = " ".join(raw.split())[:MAX_TAG]
+        if tag and tag not in cleaned:
+            cleaned.append(tag)
+    if len(cleaned) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} tags")
+    return cleaned
+
+
+class Workbench:
+    def __init__(self, layout: Layout, keystore: crypto.Keystore, config: Config) -> None:
+        self.layout = layout
+        self.keystore = keystore
+        self.config = config
+        self.handler_id = org.handler_id_for(keystore.signing_key.verify_key)
+        self.vault = Vault(
+            layout.root / "vault",
+            [identity.recipient() for identity in keystore.identities],
+            list(keystore.identities),
+        )
+        #: Guards the index and the vault: the sync thread writes while the
+        #: UI's requests read.
+        self.lock = threading.RLock()
+        self.library = self._load()
+
+    @classmethod
+    def unlock(cls, layout: Layout, passphrase: str) -> Workbench:
+        """:class:`shoal.trusted.WrongPassphraseError` for a wrong passphrase."""
+        keystore = trusted.unlock_keystore(layout.keystore, passphrase)
+        return cls(layout, keystore, load_config(layout))
+
+    def _load(self) -> Library:
+        library = Library(self.compartment_id)
+        library.load(self.vault.records())
+        return library
+
+    @property
+    def trust(self) -> Trust:
+        return self.config.trust()
+
+    @property
+    def synced_once(self) -> bool:
+        return bool(self.config.epochs)
+
+    @property
+    def compartment_id(self) -> str:
+        if self.config.epochs:
+            return self.trust.compartment_id
+        return self.config.compartment_id or ""
+
+    def close(self) -> None:
+        with self.lock:
+            self.library.close()
+
+    @contextlib.contextmanager
+    def _api(self) -> Iterator[HandlerAPI]:
+        with httpx.Client(
+            base_url=self.config.server, timeout=TIMEOUT, follow_redirects=False
+        ) as client:
+            yield HandlerAPI(client)
+
+    def _online(self, api: HandlerAPI) -> Trust:
+        trust = connect(api, self.layout, self.keystore, now=datetime.now(UTC))
+        self.config = load_config(self.layout)
+        return trust
+
+    # -- sync and indexing -------------------------------------------------
+
+    def sync(self, progress: Progress, indexing: Progress) -> SyncReport:
+        """Download what is new, index it, and refresh its contacts' states."""
+        first = not self.synced_once
+        with self._api() as api:
+            report = sync(api, self.layout, self.keystore, now=datetime.now(UTC), progress=progress)
+            self.config = load_config(self.layout)
+            if first:
+                with self.lock:  # the compartment is known now: pseudonyms change
+                    self.library.close()
+                    self.library = self._load()
+            document = api.organization()
+            others = partners(document, self.config.root_key, self.trust, now=datetime.now(UTC))
+            touched = self.index_new(indexing, list(others.values()))
+            self._refresh_states(api, touched)
+        with self.lock:
+            if self.vault.needs_compaction:
+                self.vault.compact(self.library.snapshot())
+        return report
+
+    def index_new(self, progress: Progress, others: Sequence[org.Epoch] = ()) -> set[str]:
+        """Decrypt every synced item not indexed yet into vault records;
+        the contacts they belong to."""
+        with self.lock:
+            new = [m for m in load_index(self.layout).items if not self.library.has_item(m.item_id)]
+        progress.expect(len(new))
+        touched: set[str] = set()
+        trust = self.trust
+        for start in range(0, len(new), INDEX_BATCH):
+            records = []
+            for meta in new[start : start + INDEX_BATCH]:
+                records.append(self._digest(meta, trust, others))
+                if meta.contact is not None:
+                    touched.add(meta.contact)
+                progress.advance()
+            with self.lock:
+                self.vault.append(records)
+                for record in records:
+                    self.library.apply(record)
+        return touched
+
+    def _digest(self, meta: ItemMeta, trust: Trust, others: Sequence[org.Epoch]) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "t": "item",
+            "id": meta.item_id,
+            "seq": meta.seq,
+            "contact": meta.contact,
+            "direction": meta.direction,
+            "day": meta.day,
+            "size": meta.size,
+        }
+        try:
+            envelope, head, content = self._decrypt(self.layout.item_path(meta.item_id))
+        except FileNotFoundError:
+            return {**record, **_damaged("its ciphertext is missing: sync again")}
+        except crypto.SignatureError:
+            return {
+                **record,
+                "kind": "?",
+                "standing": Standing.REJECTED.value,
+                "verdict": "FORGED: its signature does not verify — rejected",
+            }
+        except crypto.CryptoError:
+            return {
+                **record,
+                **_damaged("it cannot be decrypted: damaged, or not encrypted to this desk"),
+            }
+        header = dict(envelope.header)
+        kind = header.get("kind")
+        kind = kind if isinstance(kind, str) and kind.isidentifier() else "?"
+        if meta.direction == "forwarded":
+            verdict = judge_forward(
+                header, envelope.signer, others, compartment=trust.compartment_id
+            )
+        else:
+            verdict = judge(header, envelope.signer, trust, contact=meta.contact)
+        record.update(kind=kind, standing=verdict.standing.value, verdict=verdict.text)
+        if verdict.standing is Standing.REJECTED:
+            return record  # nothing of a forged item is worth keeping
+        time = header.get("time")
+        record["time"] = time if isinstance(time, str) and len(time) <= 40 else None
+        place = _place(header)
+        if place is not None:
+            record.update(lat=place.lat, lon=place.lon)
+        name = header.get("name")
+        if isinstance(name, str):
+            record["name"] = name[:1000]
+        record["size"] = envelope.length
+        if kind in KEPT_KINDS and not (kind == FORWARD and isinstance(name, str)):
+            record["text"] = content.decode("utf-8", errors="replace")
+        else:
+            record["image"] = sniff_image(head)
+        if meta.direction == "forwarded":
+            record["source"] = _provenance(header)
+        return record
+
+    def _decrypt(self, path: Path) -> tuple[crypto.Envelope, bytes, bytes]:
+        """The envelope, the first bytes, and the content if it is small."""
+        head = _Head(16)
+        content = io.BytesIO()
+        opener = crypto.ItemOpener(self.keystore.identities)
+
+        def take(pieces: list[bytes]) -> None:
+            for piece in pieces:
+                head.write(piece)
+                if content.tell() < KEEP_CAP:
+                    content.write(piece)
+
+        with path.open("rb") as src:
+            while chunk := src.read(READ_SIZE):
+                take(opener.update(chunk))
+            rest, envelope = opener.finalize()
+        take(rest)
+        kept = content.getvalue() if content.tell() < KEEP_CAP else b""
+        return envelope, head.head, kept
+
+    def _refresh_states(self, api: HandlerAPI, contacts: set[str]) -> None:
+        trust = self.trust
+        records = []
+        for contact_id in sorted(contacts):
+            try:
+                found = vetting.current(api, self.layout, self.keystore, trust, contact_id)
+            except ItemError:
+                continue  # shown as unknown; the conversation page says why on opening
+            records.append(_state_record(found))
+        self._remember(records)
+
+    # -- records the handler makes ----------------------------------------
+
+    def _remember(self, records: list[dict[str, Any]]) -> None:
+        with self.lock:
+            self.vault.append(records)
+            for record in records:
+                self.library.apply(record)
+
+    def mark_read(self, item_ids: Sequence[str]) -> None:
+        with self.lock:
+            unread = [i for i in item_ids if (row := self.library.item(i)) and not row.read]
+        if unread:
+            self._remember([{"t": "read", "ids": unread}])
+
+    def grade_source(self, contact_id: str, grade: str) -> None:
+        self._remember([{"t": "reliability", "contact": contact_id, "grade": reliability(grade)}])
+
+    def grade_report(self, item_id: str, grade: str) -> None:
+        self._item(item_id)
+        self._remember([{"t": "credibility", "item": item_id, "grade": credibility(grade)}])
+
+    def tag(self, item_id: str, tags: Sequence[str]) -> None:
+        self._item(item_id)
+        self._remember([{"t": "tags", "item": item_id, "tags": _clean_tags(tags)}])
+
+    def note(self, contact_id: str, text: str) -> None:
+        if len(text) > MAX_NOTE:
+            raise ValueError(f"a note is at most {MAX_NOTE} characters")
+        self._remember([{"t": "note", "contact": contact_id, "text": text}])
+
+    def _item(self, item_id: str) -> ItemRow:
+        with self.lock:
+            row = self.library.item(item_id)
+        if row is None:
+            raise NotReadyError("no such item on this desk")
+        return row
+
+    # -- online actions ----------------------------------------------------
+
+    def reply(self, contact_id: str, text: str) -> str:
+        now = datetime.now(UTC)
+        with self._api() as api:
+            trust = self._online(api)
+            contact = load_index(self.layout).contacts.get(contact_id) or api.contact(contact_id)
+            sealed = seal_reply(
+                text, contact=contact, trust=trust, key=self.keystore.signing_key, now=now
+            )
+            reply_id = api.post_reply(contact.contact_id, sealed)
+        return reply_id
+
+    def move(
+        self, contact_id: str, to: lifecycle.State, reason: str, key: str | None = None
+    ) -> tuple[vetting.Moved, list[str]]:
+        """The move and the audit log's alarms (the move is done even if the
+        log then refuses its entry: :class:`DeskError` says so)."""
+        now = datetime.now(UTC)
+        with self._api() as api:
+            trust = self._online(api)
+            moved = vetting.move_contact(
+                api,
+                self.layout,
+                self.keystore,
+                trust,
+                contact_id,
+                to=to,
+                reason=reason,
+                now=now,
+                key=key,
+            )
+            self._remember([_state_record(moved.after)])
+            _, alarms = audit.record(
+                api, self.layout, trust, self.keystore, moved.action(), now=now
+            )
+        return moved, alarms
+
+    def refresh_state(self, contact_id: str) -> lifecycle.Record:
+        with self._api() as api:
+            trust = self._online(api)
+            record = vetting.current(api, self.layout, self.keystore, trust, contact_id)
+        self._remember([_state_record(record)])
+        return record
+
+    def forward_targets(self) -> dict[str, org.Epoch]:
+        """Doors this desk can forward to, verified now."""
+        with self._api() as api:
+            trust = self._online(api)
+            return partners(api.organization(), self.config.root_key, trust, now=datetime.now(UTC))
+
+    def forward(self, item_id: str, door: str) -> str:
+        """Forward a report to another compartment's desks (and command):
+        scrubbed, sealed to their current epoch here, signed by this handler.
+        Returns the new item's id on the server."""
+        row = self._item(item_id)
+        if row.standing == Standing.REJECTED.value or row.error:
+            raise ForwardRefusedError("a rejected or damaged item is never forwarded")
+        content, name = self._forwardable(row)
+        now = datetime.now(UTC)
+        with self._api() as api:
+            trust = self._online(api)
+            targets = partners(api.organization(), self.config.root_key, trust, now=now)
+            target = targets.get(door)
+            if target is None:
+                raise ForwardRefusedError(
+                    f"door {door!r} is no other compartment's current door in the signed notes"
+                )
+            contact = self.library.contact(row.contact) if row.contact else None
+            header: dict[str, Any] = {
+                "kind": FORWARD,
+                "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "from": trust.compartment_id,
+                "to": target.compartment_id,
+                "handler": self.handler_id,
+                "original": {
+                    "kind": row.kind,
+                    "day": row.day,
+                    "time": row.time,
+                    "standing": row.verdict,
+                    "credibility": row.credibility,
+                    "reliability": contact.reliability if contact else None,
+                },
+            }
+            if row.place is not None:
+                header["place"] = {"lat": row.place[0], "lon": row.place[1]}
+            if name is not None:
+                header["name"] = name
+            recipients = list(target.recipients())
+            if trust.command_reading is not None and trust.command_reading not in recipients:
+                recipients.append(trust.command_reading)
+            sealed = crypto.encrypt_item(
+                recipients, header, content, signer=self.keystore.signing_key
+            )
+            forward_id = api.forward(door, sealed)
+        self._remember([{"t": "forwarded", "item": item_id, "to": door}])
+        return forward_id
+
+    def _forwardable(self, row: ItemRow) -> tuple[bytes, str | None]:
+        """The content to forward, scrubbed, and the file name if a file.
+
+        Text carries no file metadata; images are re-encoded by the
+        sanitizer, which keeps pixels only. Other files are refused: their
+        metadata cannot be removed here yet (a PDF's author, a document's
+        revision history), and forwarding them as they are would pass on
+        whatever identifies the contact.
+        """
+        if row.kind in KEPT_KINDS:
+            return row.text.encode("utf-8"), None
+        if row.image is None:
+            raise ForwardRefusedError(
+                "only text and images can be forwarded: this file's metadata cannot be "
+                "removed on the desk yet"
+            )
+        clean = self.image(row.item_id)
+        stem = (row.name or "image").rsplit(".", 1)[0][:100] or "image"
+        return clean.png, f"{stem}.png"
+
+    # -- content -------------------------------------------------------------
+
+    def _meta(self, row: ItemRow) -> ItemMeta:
+        return ItemMeta(row.item_id, row.seq, row.contact, row.direction, "blob", row.size, row.day)
+
+    def stream(self, item_id: str) -> Iterator[bytes]:
+        """The item's content, decrypted as it is read; a damaged end raises
+        :class:`ItemError` (the download is then cut short, never complete)."""
+        row = self._item(item_id)
+        if row.standing == Standing.REJECTED.value or row.error:
+            raise ItemError("this item is not opened: it was rejected or is damaged")
+        opener = crypto.ItemOpener(self.keystore.identities)
+        try:
+            with self.layout.item_path(item_id).open("rb") as src:
+                while chunk := src.read(READ_SIZE):
+                    yield from opener.update(chunk)
+                rest, _ = opener.finalize()
+            yield from rest
+        except (OSError, crypto.CryptoError):
+            raise ItemError("this item no longer opens: damaged since it was synced") from None
+
+    def image(self, item_id: str) -> CleanImage:
+        """The item's image, decoded and re-encoded apart from the keys."""
+        row = self._item(item_id)
+        if row.image is None:
+            raise ItemError("this file is not an image")
+        if row.size > MAX_INPUT:
+            raise ImageRefused("this image is too large to be shown: download it instead")
+        data = b"".join(self.stream(item_id))
+        return sanitize_image(data)
+
+    def export(self, item_ids: Sequence[str], target: Path) -> Path:
+        """Selected reports, their files and a signed manifest, into ``target``."""
+        reports = []
+        trust = self.trust
+        for item_id in item_ids:
+            row = self._item(item_id)
+            if row.standing == Standing.REJECTED.value or row.error:
+                continue
+            contact = self.library.contact(row.contact) if row.contact else None
+            files: tuple[ExportFile, ...] = ()
+            if row.kind not in KEPT_KINDS:
+                meta = self._meta(row)
+
+                def write(out: Any, meta: ItemMeta = meta) -> None:
+                    open_item(
+                        self.layout.item_path(meta.item_id),
+                        self.keystore.identities,
+                        trust,
+                        meta,
+                        out,
+                    )
+
+                files = (ExportFile(row.item_id, row.name or "file", row.size, write),)
+            reports.append(
+                ExportReport(
+                    item_id=row.item_id,
+                    compartment=trust.compartment_id,
+                    day=row.day,
+                    kind=row.kind,
+                    time=row.time,
+                    text=row.text,
+                    standing=row.verdict,
+                    contact=contact.pseudonym if contact else row.source,
+                    reliability=contact.reliability if contact else None,
+                    credibility=row.credibility,
+                    tags=row.tags,
+                    place=row.place,
+                    files=files,
+                )
+            )
+        return export_reports(reports, target, key=self.keystore.signing_key, now=datetime.now(UTC))
+
+
+def _state_record(record: lifecycle.Record) -> dict[str, Any]:
+    return {
+        "t": "state",
+        "contact": record.contact,
+        "state": record.state.value,
+        "steps": json.dumps([s.to_json() for s in record.steps], ensure_ascii=False),
+        "member_key": record.member_key,
+    }
+
+
+def _provenance(header: dict[str, Any]) -> str:
+    original = header.get("original")
+    original = original if isinstance(original, dict) else {}
+    parts = [f"compartment {header.get('from')!s:.64}"]
+    if isinstance(original.get("day"), str):
+        parts.append(f"received {original['day']:.10}")
+    if isinstance(original.get("credibility"), str):
+        parts.append(f"credibility {original['credibility']:.1}")
+    if isinstance(original.get("reliability"), str):
+        parts.append(f"source reliability {original['reliability']:.1}")
+    return ", ".join(parts)
