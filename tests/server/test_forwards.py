@@ -290,3 +290,30 @@ def test_the_desks_client_forwards_through_the_real_route(
     assert raised.value.status == 400
     with pytest.raises(ServerError, match=r"\(404\)"):
         desk.forward("nowhere", body)
+
+
+def test_a_handler_gets_the_current_epoch_of_the_door_it_names(
+    client: TestClient, test_org: OrgKit, data_dir: Path
+) -> None:
+    north = token_of(client, test_org, "north")
+    answer = client.get(f"{API}/handler/forwards/south", headers=auth(north))
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"epoch": test_org.epoch_note("south", 1)}
+    note = data_dir.parent / "epoch-south-2.note"
+    note.write_text(test_org.epoch_note("south", 2))
+    import_notes(data_dir, [note], datetime.now(UTC))
+    newer = client.get(f"{API}/handler/forwards/south", headers=auth(north))
+    assert newer.json() == {"epoch": test_org.epoch_note("south", 2)}
+
+
+@pytest.mark.parametrize(("door", "status"), [("north", 400), ("nowhere", 404), ("..", 404)])
+def test_no_epoch_for_the_own_door_or_a_door_nobody_has(
+    client: TestClient, test_org: OrgKit, door: str, status: int
+) -> None:
+    north = token_of(client, test_org, "north")
+    answer = client.get(f"{API}/handler/forwards/{door}", headers=auth(north))
+    assert answer.status_code == status
+
+
+def test_no_epoch_without_a_handlers_token(client: TestClient, test_org: OrgKit) -> None:
+    assert client.get(f"{API}/handler/forwards/south").status_code == 401

@@ -269,6 +269,12 @@ class HandlerAPI:
         except ValueError:
             raise ServerError("malformed answer to the reply") from None
 
+    def door_epoch(self, door: str) -> str:
+        """The signed note of another compartment's current epoch (unverified)."""
+        org.check_door(door)
+        value = self._json("GET", f"/api/v1/handler/forwards/{door}", "the door's epoch")
+        return _note(value.get("epoch"))
+
     def forward(self, door: str, sealed: bytes) -> str:
         """File ``sealed`` (an age file re-sealed to the target compartment's
         epoch and signed) with the compartment behind ``door``; the new

@@ -3,8 +3,9 @@
 Rebuilt at each unlock from :mod:`._vault` and dropped at lock, so nothing
 of it ever reaches the disk (an in-memory database has no file, no journal
 and no temporary files: ``temp_store=MEMORY``). Full-text search is FTS5
-over the decrypted text, with an external-content table so each text is
-held once; the inbox is a per-contact summary kept current as records
+over the decrypted text folded for search (:func:`_fold`), in a
+contentless table so each text is held once (in ``items``; the index
+keeps only its tokens, and matches give row numbers); the inbox is a per-contact summary kept current as records
 arrive, so listing it never scans the items. ``bench/desk_ui.py``
 measures unlock, inbox and search at 100,000 items.
 
@@ -25,8 +26,8 @@ Pure apart from SQLite in memory; the only input is records.
 
 from __future__ import annotations
 
-import re
 import sqlite3
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -62,8 +63,8 @@ CREATE TABLE items (
 CREATE INDEX items_contact ON items (contact, seq);
 CREATE INDEX items_seq ON items (seq);
 CREATE VIRTUAL TABLE search USING fts5(
-    text, name, content='items', content_rowid='n',
-    tokenize='unicode61 remove_diacritics 2', prefix='2 3'
+    text, name, content='',
+    tokenize='unicode61 remove_diacritics 2'
 );
 CREATE TABLE contacts (
     id TEXT PRIMARY KEY,
@@ -85,12 +86,19 @@ _ITEM_FIELDS = (
     *("id", "seq", "contact", "direction", "day", "kind", "time", "standing", "verdict"),
     *("text", "name", "size", "image", "lat", "lon", "source", "error"),
 )
+#: What a record may leave out: a rejected or damaged item has no text, a
+#: file has none either. (An explicit NULL in those NOT NULL columns would
+#: make the row fail; see :data:`_INSERT_ITEM`.)
+_ITEM_DEFAULTS: dict[str, Any] = {"text": "", "size": 0}
 #: Built from the constant field names above only: no value is ever spliced in.
+#: Only a second record of the same item is ignored: ``INSERT OR IGNORE``
+#: would also drop, silently, a row that breaks a NOT NULL constraint.
 _INSERT_ITEM = (
-    f"INSERT OR IGNORE INTO items ({', '.join(_ITEM_FIELDS)}) "  # noqa: S608
-    f"VALUES ({', '.join('?' * len(_ITEM_FIELDS))})"
+    f"INSERT INTO items ({', '.join(_ITEM_FIELDS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * len(_ITEM_FIELDS))}) ON CONFLICT (id) DO NOTHING"
 )
-_WORD = re.compile(r"\w+", re.UNICODE)
+#: Characters the FTS5 tokenizer keeps in a token (its default categories).
+_TOKEN_CATEGORIES = ("L", "N", "Co")
 #: Items from the compartment's own side: never "unread".
 _OURS = frozenset({"out"})
 
@@ -152,8 +160,36 @@ class Filters:
     until: str = ""
 
 
+def _fold(value: str | None) -> str:
+    """Text as the full-text index holds it: compatibility-decomposed (NFKD),
+    so an accent is a separate mark the tokenizer drops, in every script
+    (``remove_diacritics`` alone folds precomposed Latin letters only, so
+    "Ёлка" and "елка" were different words), and text typed composed (NFC)
+    finds text written decomposed (NFD, as macOS writes file names)."""
+    return unicodedata.normalize("NFKD", value or "")
+
+
+def _words(text: str) -> list[str]:
+    """The search box's words, each to be one quoted FTS5 phrase: split at
+    white space only and left for the FTS5 tokenizer to cut, so query and
+    index are tokenized by the same code; a chunk with nothing the tokenizer
+    keeps (only punctuation or marks) is no word."""
+    return [
+        chunk
+        for chunk in _fold(text).split()
+        if any(unicodedata.category(c).startswith(_TOKEN_CATEGORIES) for c in chunk)
+    ]
+
+
 def _tags(value: str) -> tuple[str, ...]:
     return tuple(t for t in value.split("\n") if t)
+
+
+def _item_values(record: Mapping[str, Any]) -> list[Any]:
+    values = [record.get(f) for f in _ITEM_FIELDS]
+    return [
+        _ITEM_DEFAULTS.get(f) if v is None else v for f, v in zip(_ITEM_FIELDS, values, strict=True)
+    ]
 
 
 class Library:
@@ -161,34 +197,36 @@ class Library:
         self._compartment = compartment_id
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         self._db.executescript(_SCHEMA)
+        self._db.create_function("shoal_fold", 1, _fold, deterministic=True)
         self._known: set[str] = set()  # contacts with a row, while loading
 
     def close(self) -> None:
         self._db.close()
 
     def load(self, records: Iterable[Mapping[str, Any]]) -> None:
-        """Apply many records at once (unlock): items go in by the thousand
-        and the per-contact summary is computed once at the end, which makes
-        rebuilding 100,000 items about three times faster than one by one."""
+        """Apply many records at once (unlock): items go in by the thousand,
+        every other record after them in its order (none of them makes an
+        item, and an item never undoes one), and the per-contact summary is
+        computed once at the end: three times faster than one by one."""
         batch: list[list[Any]] = []
+        later: list[Mapping[str, Any]] = []
         for record in records:
-            if record.get("t") == "item":
-                batch.append([record.get(f) for f in _ITEM_FIELDS])
-                if len(batch) >= 5000:
-                    self._insert_items(batch)
-                    batch = []
+            if record.get("t") != "item":
+                later.append(record)
                 continue
-            if batch:
+            batch.append(_item_values(record))
+            if len(batch) >= 5000:
                 self._insert_items(batch)
                 batch = []
+        if batch:
+            self._insert_items(batch)
+        for record in later:
             if record.get("t") == "read":
                 self._db.executemany(
                     "UPDATE items SET read = 1 WHERE id = ?", [(i,) for i in record.get("ids", ())]
                 )
             else:
                 self.apply(record)
-        if batch:
-            self._insert_items(batch)
         self._recount()
 
     def _insert_items(self, batch: list[list[Any]]) -> None:
@@ -199,7 +237,7 @@ class Library:
         )
         self._db.execute(
             "INSERT INTO search (rowid, text, name) "
-            "SELECT n, text, coalesce(name, '') FROM items WHERE n > ?",
+            "SELECT n, shoal_fold(text), shoal_fold(name) FROM items WHERE n > ?",
             (last,),
         )
         new = {row[2] for row in batch if row[2]} - self._known
@@ -234,17 +272,13 @@ class Library:
         )
 
     def _apply_item(self, record: Mapping[str, Any]) -> None:
-        values = [record.get(f) for f in _ITEM_FIELDS]
-        cursor = self._db.execute(
-            _INSERT_ITEM,
-            values,
-        )
+        cursor = self._db.execute(_INSERT_ITEM, _item_values(record))
         if not cursor.rowcount:
             return
         n = cursor.lastrowid
         self._db.execute(
             "INSERT INTO search (rowid, text, name) VALUES (?, ?, ?)",
-            (n, record.get("text") or "", record.get("name") or ""),
+            (n, _fold(record.get("text")), _fold(record.get("name"))),
         )
         contact = record.get("contact")
         if isinstance(contact, str):
@@ -392,6 +426,15 @@ class Library:
             f"{self._ITEM_SELECT} WHERE direction = 'forwarded' ORDER BY seq DESC LIMIT ?", [limit]
         )
 
+    def forward_doors(self) -> list[str]:
+        """Doors items were forwarded to, as the handler typed them."""
+        found: set[str] = set()
+        for (forwarded,) in self._db.execute(
+            "SELECT DISTINCT forwarded FROM items WHERE forwarded != ''"
+        ):
+            found.update(_tags(forwarded))
+        return sorted(found)
+
     def all_tags(self) -> list[str]:
         found: set[str] = set()
         for (tags,) in self._db.execute("SELECT DISTINCT tags FROM items WHERE tags != ''"):
@@ -401,7 +444,7 @@ class Library:
     def search(self, filters: Filters, *, limit: int = 100) -> list[ItemRow]:
         """Items matching every filter given, newest first."""
         source, order, where, args = "items", "items.n", [], []
-        words = _WORD.findall(filters.text)
+        words = _words(filters.text)
         if words:
             # Each word a quoted prefix: the handler's text is never FTS5 syntax.
             # The full-text index leads and is walked newest first (rowid
@@ -410,7 +453,7 @@ class Library:
             source = "search JOIN items ON items.n = search.rowid"
             order = "search.rowid"
             where.append("search MATCH ?")
-            args.append(" ".join('"' + w.replace('"', "") + '"*' for w in words))
+            args.append(" ".join('"' + w.replace('"', '""') + '"*' for w in words))
         if filters.state or filters.reliability:
             source += " JOIN contacts ON contacts.id = items.contact"
         if filters.state:

@@ -173,7 +173,8 @@ def sync(
 
 def _stanza_alarm(layout: Layout, trust: Trust, item: ItemMeta) -> str:
     """An alarm if ``item`` has not as many stanzas as its epoch has
-    recipients (plus the contact, for a reply); "" if it has."""
+    recipients (plus the contact, for a reply; plus command, for a forward
+    to a compartment command does not read); "" if it has."""
     if item.epoch == 0:
         return ""  # a server that does not say: nothing to compare with
     epoch = next((e for e in trust.epochs if e.number == item.epoch), None)
@@ -182,7 +183,12 @@ def _stanza_alarm(layout: Layout, trust: Trust, item: ItemMeta) -> str:
             f"ALARM: item {item.item_id} is said to be sealed to epoch {item.epoch}, "
             "which this desk never accepted"
         )
-    expected = len(epoch.recipients()) + (1 if item.direction == "out" else 0)
+    recipients = epoch.recipients()
+    expected = len(recipients)
+    if item.direction == "out":
+        expected += 1  # the contact
+    elif item.direction == "forwarded" and trust.command_reading not in (None, *recipients):
+        expected += 1  # command, which reads every forward (see ._workbench)
     try:
         with layout.item_path(item.item_id).open("rb") as f:
             found = crypto.stanza_count(f)

@@ -229,15 +229,21 @@ def _newest_epoch_note(
     return max(candidates)[1]
 
 
-def partners(
-    document: OrgDocument, root: crypto.NoteVerifier, trust: Trust, *, now: datetime
-) -> dict[str, org.Epoch]:
-    """Every other compartment's newest current epoch, by door, verified.
+def partner_epoch(
+    note: str,
+    document: OrgDocument,
+    root: crypto.NoteVerifier,
+    trust: Trust,
+    door: str,
+    *,
+    now: datetime,
+) -> org.Epoch:
+    """Another compartment's epoch as the server showed it for ``door``, verified.
 
-    Forwarding seals to these (a partner, or the compartment of command's
-    desk); a forward that arrives is judged against them. Only the command
-    key in force counts, as for our own epoch; an expired epoch is left out:
-    nothing new is sealed to a membership that has lapsed.
+    Forwarding seals to it (a partner, or the compartment of command's own
+    desk), and a forward that arrives is judged against the sender's. Only
+    the command key in force signs it, as for our own epoch, and it must be
+    current: nothing new is sealed to a membership that has lapsed.
     """
     organization = _checked(
         "the organization note is not signed by the enrolled root key",
@@ -246,15 +252,12 @@ def partners(
     if organization != trust.organization:
         raise TrustError("the server shows another organization record than before")
     certificate, _ = _command_key(document, root, organization, trust.command_serial)
-    newest: dict[str, org.Epoch] = {}
-    for note in document.epochs:
-        try:
-            epoch = org.verify_epoch(note, certificate, organization, now=now)
-        except (crypto.CryptoError, org.OrgError):
-            continue
-        if epoch.compartment_id == trust.compartment_id:
-            continue
-        known = newest.get(epoch.door)
-        if known is None or epoch.number > known.number:
-            newest[epoch.door] = epoch
-    return newest
+    epoch = _checked(
+        f"the epoch of door {door!r} is refused",
+        lambda: org.verify_epoch(note, certificate, organization, now=now),
+    )
+    if epoch.door != door:
+        raise TrustError(f"the server answered for door {door!r} with another door's epoch")
+    if epoch.compartment_id == trust.compartment_id:
+        raise TrustError("that door is this desk's own compartment")
+    return epoch

@@ -117,4 +117,11 @@ class Vault:
                     written += 1
                 buffered.flush()
             if written or force:
-                pending.commit(self._folder / f"{number:08d}-{kind}.age")
+                try:
+                    # Never over another writer's file of the same number.
+                    pending.commit(self._folder / f"{number:08d}-{kind}.age", replace=False)
+                except FileExistsError:
+                    raise NotReadyError(
+                        "another process wrote to this desk's vault at the same time: "
+                        "nothing was added; close the other desk UI"
+                    ) from None

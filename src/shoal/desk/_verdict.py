@@ -30,7 +30,7 @@ A rejected item is never shown as what it claims to be. Pure.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,22 +102,21 @@ def _kind(kind: object) -> str:
 def judge_forward(
     header: Mapping[str, Any],
     signer: crypto.VerifyKey | None,
-    partners: Iterable[org.Epoch],
+    sender: org.Epoch | None,
     *,
     compartment: str,
 ) -> Verdict:
-    """The verdict on a forward that reached ``compartment``."""
+    """The verdict on a forward that reached ``compartment``; ``sender`` is
+    the verified current epoch of the door it says it came from."""
     if header.get("kind") != "forward" or header.get("to") != compartment:
         return _rejected("a forward addressed to another compartment")
     if signer is None:
         return _rejected("a forward without a handler's signature")
-    for epoch in partners:
-        if epoch.compartment_id != header.get("from"):
-            continue
-        entry = epoch.handler(signer)
-        if entry is not None:
-            return Verdict(
-                Standing.SIGNED,
-                f"forwarded by handler {entry.handler_id} of door {epoch.door}",
-            )
-    return _rejected("a forward signed by no handler of the compartment it names")
+    if sender is None or sender.compartment_id != header.get("from"):
+        return _rejected("a forward from a door the organization's notes do not vouch for")
+    entry = sender.handler(signer)
+    if entry is None:
+        return _rejected("a forward signed by no current handler of the compartment it names")
+    return Verdict(
+        Standing.SIGNED, f"forwarded by handler {entry.handler_id} of door {sender.door}"
+    )

@@ -20,7 +20,7 @@ import contextlib
 import io
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +42,7 @@ from ._library import ItemRow, Library
 from ._reply import seal_reply
 from ._state import Config, ItemMeta, Layout, load_config, load_index
 from ._sync import Progress, SyncReport, connect, sync
-from ._trust import Trust, partners
+from ._trust import OrgDocument, Trust, partner_epoch
 from ._vault import Vault
 from ._verdict import Standing, judge, judge_forward
 from .errors import DeskError, ItemError, NotReadyError
@@ -184,16 +184,14 @@ class Workbench:
                 with self.lock:  # the compartment is known now: pseudonyms change
                     self.library.close()
                     self.library = self._load()
-            document = api.organization()
-            others = partners(document, self.config.root_key, self.trust, now=datetime.now(UTC))
-            touched = self.index_new(indexing, list(others.values()))
+            touched = self.index_new(indexing, _Senders(api, self.config.root_key, self.trust))
             self._refresh_states(api, touched)
         with self.lock:
             if self.vault.needs_compaction:
                 self.vault.compact(self.library.snapshot())
         return report
 
-    def index_new(self, progress: Progress, others: Sequence[org.Epoch] = ()) -> set[str]:
+    def index_new(self, progress: Progress, senders: EpochOf | None = None) -> set[str]:
         """Decrypt every synced item not indexed yet into vault records;
         the contacts they belong to."""
         with self.lock:
@@ -204,7 +202,7 @@ class Workbench:
         for start in range(0, len(new), INDEX_BATCH):
             records = []
             for meta in new[start : start + INDEX_BATCH]:
-                records.append(self._digest(meta, trust, others))
+                records.append(self._digest(meta, trust, senders or _no_senders))
                 if meta.contact is not None:
                     touched.add(meta.contact)
                 progress.advance()
@@ -214,7 +212,7 @@ class Workbench:
                     self.library.apply(record)
         return touched
 
-    def _digest(self, meta: ItemMeta, trust: Trust, others: Sequence[org.Epoch]) -> dict[str, Any]:
+    def _digest(self, meta: ItemMeta, trust: Trust, senders: EpochOf) -> dict[str, Any]:
         record: dict[str, Any] = {
             "t": "item",
             "id": meta.item_id,
@@ -235,7 +233,10 @@ class Workbench:
                 "standing": Standing.REJECTED.value,
                 "verdict": "FORGED: its signature does not verify — rejected",
             }
-        except crypto.CryptoError:
+        except (crypto.CryptoError, UnicodeError):
+            # UnicodeError: a header whose JSON escapes a lone surrogate makes
+            # the envelope reader fail outside its error tree; one such item
+            # must not stop every later one from being indexed.
             return {
                 **record,
                 **_damaged("it cannot be decrypted: damaged, or not encrypted to this desk"),
@@ -244,8 +245,12 @@ class Workbench:
         kind = header.get("kind")
         kind = kind if isinstance(kind, str) and kind.isidentifier() else "?"
         if meta.direction == "forwarded":
+            door = header.get("from_door")
             verdict = judge_forward(
-                header, envelope.signer, others, compartment=trust.compartment_id
+                header,
+                envelope.signer,
+                senders(door) if isinstance(door, str) else None,
+                compartment=trust.compartment_id,
             )
         else:
             verdict = judge(header, envelope.signer, trust, contact=meta.contact)
@@ -315,6 +320,7 @@ class Workbench:
             self._remember([{"t": "read", "ids": unread}])
 
     def grade_source(self, contact_id: str, grade: str) -> None:
+        self._contact(contact_id)
         self._remember([{"t": "reliability", "contact": contact_id, "grade": reliability(grade)}])
 
     def grade_report(self, item_id: str, grade: str) -> None:
@@ -328,7 +334,16 @@ class Workbench:
     def note(self, contact_id: str, text: str) -> None:
         if len(text) > MAX_NOTE:
             raise ValueError(f"a note is at most {MAX_NOTE} characters")
+        self._contact(contact_id)
         self._remember([{"t": "note", "contact": contact_id, "text": text}])
+
+    def _contact(self, contact_id: str) -> None:
+        """Only a contact this desk knows is graded or noted: any other id
+        would become a contact of the inbox, kept in the vault for good."""
+        with self.lock:
+            known = self.library.contact(contact_id) is not None
+        if not known:
+            raise NotReadyError("no such contact on this desk")
 
     def _item(self, item_id: str) -> ItemRow:
         with self.lock:
@@ -382,11 +397,10 @@ class Workbench:
         self._remember([_state_record(record)])
         return record
 
-    def forward_targets(self) -> dict[str, org.Epoch]:
-        """Doors this desk can forward to, verified now."""
-        with self._api() as api:
-            trust = self._online(api)
-            return partners(api.organization(), self.config.root_key, trust, now=datetime.now(UTC))
+    def forward_doors(self) -> list[str]:
+        """Doors this desk forwarded to before (the server lists none)."""
+        with self.lock:
+            return self.library.forward_doors()
 
     def forward(self, item_id: str, door: str) -> str:
         """Forward a report to another compartment's desks (and command):
@@ -399,17 +413,19 @@ class Workbench:
         now = datetime.now(UTC)
         with self._api() as api:
             trust = self._online(api)
-            targets = partners(api.organization(), self.config.root_key, trust, now=now)
-            target = targets.get(door)
-            if target is None:
-                raise ForwardRefusedError(
-                    f"door {door!r} is no other compartment's current door in the signed notes"
-                )
+            try:
+                note = api.door_epoch(door)
+            except ValueError:
+                raise ForwardRefusedError(f"{door!r} is not a door's name") from None
+            target = partner_epoch(
+                note, api.organization(), self.config.root_key, trust, door, now=now
+            )
             contact = self.library.contact(row.contact) if row.contact else None
             header: dict[str, Any] = {
                 "kind": FORWARD,
                 "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "from": trust.compartment_id,
+                "from_door": self.config.door,
                 "to": target.compartment_id,
                 "handler": self.handler_id,
                 "original": {
@@ -425,9 +441,7 @@ class Workbench:
                 header["place"] = {"lat": row.place[0], "lon": row.place[1]}
             if name is not None:
                 header["name"] = name
-            recipients = list(target.recipients())
-            if trust.command_reading is not None and trust.command_reading not in recipients:
-                recipients.append(trust.command_reading)
+            recipients = forward_recipients(target, trust.command_reading)
             sealed = crypto.encrypt_item(
                 recipients, header, content, signer=self.keystore.signing_key
             )
@@ -462,10 +476,16 @@ class Workbench:
 
     def stream(self, item_id: str) -> Iterator[bytes]:
         """The item's content, decrypted as it is read; a damaged end raises
-        :class:`ItemError` (the download is then cut short, never complete)."""
+        :class:`ItemError` (the download is then cut short, never complete).
+
+        Not a generator itself: an unknown, rejected or damaged item raises
+        here, at the call, before a response has promised any content."""
         row = self._item(item_id)
         if row.standing == Standing.REJECTED.value or row.error:
             raise ItemError("this item is not opened: it was rejected or is damaged")
+        return self._decrypted(item_id)
+
+    def _decrypted(self, item_id: str) -> Iterator[bytes]:
         opener = crypto.ItemOpener(self.keystore.identities)
         try:
             with self.layout.item_path(item_id).open("rb") as src:
@@ -473,7 +493,7 @@ class Workbench:
                     yield from opener.update(chunk)
                 rest, _ = opener.finalize()
             yield from rest
-        except (OSError, crypto.CryptoError):
+        except (OSError, crypto.CryptoError, UnicodeError):
             raise ItemError("this item no longer opens: damaged since it was synced") from None
 
     def image(self, item_id: str) -> CleanImage:
@@ -527,6 +547,52 @@ class Workbench:
                 )
             )
         return export_reports(reports, target, key=self.keystore.signing_key, now=datetime.now(UTC))
+
+
+EpochOf = Callable[[str], "org.Epoch | None"]
+
+
+def _no_senders(door: str) -> org.Epoch | None:
+    return None
+
+
+class _Senders:
+    """The verified current epoch of each door forwards came from, asked
+    once per sync; ``None`` for a door the server does not vouch for."""
+
+    def __init__(self, api: HandlerAPI, root: crypto.NoteVerifier, trust: Trust) -> None:
+        self._api = api
+        self._root = root
+        self._trust = trust
+        self._document: OrgDocument | None = None
+        self._known: dict[str, org.Epoch | None] = {}
+
+    def __call__(self, door: str) -> org.Epoch | None:
+        if door not in self._known:
+            self._known[door] = self._fetch(door)
+        return self._known[door]
+
+    def _fetch(self, door: str) -> org.Epoch | None:
+        try:
+            note = self._api.door_epoch(door)
+            if self._document is None:
+                self._document = self._api.organization()
+            return partner_epoch(
+                note, self._document, self._root, self._trust, door, now=datetime.now(UTC)
+            )
+        except (DeskError, ValueError):
+            return None
+
+
+def forward_recipients(
+    target: org.Epoch, command_reading: crypto.AgeRecipient | None
+) -> list[crypto.AgeRecipient]:
+    """Who a forward is sealed to: the target's members and command, who
+    reads what is forwarded whatever the target compartment's policy."""
+    recipients = list(target.recipients())
+    if command_reading is not None and command_reading not in recipients:
+        recipients.append(command_reading)
+    return recipients
 
 
 def _state_record(record: lifecycle.Record) -> dict[str, Any]:

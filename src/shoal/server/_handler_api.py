@@ -23,6 +23,7 @@ from ._models import (
     ContactOut,
     ErrorAnswer,
     ForwardCreated,
+    ForwardEpochOut,
     ItemOut,
     ItemPage,
     OrgOut,
@@ -177,6 +178,15 @@ def handler_api(service: HandlerService, limits: Limits) -> APIRouter:
         """Store a reply item; the contact sees it only if a handler signed it."""
         item_id = await service.store_reply(bearer_token(request), contact_id, request)
         return ReplyCreated(id=item_id)
+
+    @router.get("/handler/forwards/{door}")
+    def forward_epoch(door: str, request: Request) -> ForwardEpochOut:
+        """The current signed epoch of the compartment behind ``door`` (another
+        one): what a desk seals a forward to, and checks a forward's signer
+        against, after verifying it against its root key. Only a door the
+        handler names is answered: the list of doors is not shown."""
+        note = service.forward_epoch(bearer_token(request), door)
+        return ForwardEpochOut(epoch=note)
 
     @router.post("/handler/forwards/{door}", status_code=201, openapi_extra=FORWARD_BODY_DOC)
     async def forward(door: str, request: Request) -> ForwardCreated:

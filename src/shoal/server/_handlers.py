@@ -46,6 +46,7 @@ from .errors import (
     DiskFullError,
     NotFoundError,
     UnauthorizedError,
+    UnavailableError,
 )
 
 LOGIN_CONTEXT = b"shoal handler login v1\n"
@@ -274,6 +275,21 @@ class HandlerService:
             not_age=msg.FORWARD_NOT_AN_AGE_FILE,
         )
         return await self._file(body, target, None, "forwarded")
+
+    def forward_epoch(self, token: str | None, door: str) -> str:
+        """The signed note of ``door``'s current epoch (checked as for a forward)."""
+        target = self._forward_target(token, door)
+        with self._db() as db:
+            note = db.scalars(
+                select(schema.Note.body).where(
+                    schema.Note.kind == EPOCH,
+                    schema.Note.compartment_id == target.compartment_id,
+                    schema.Note.number == target.epoch.number,
+                )
+            ).first()
+        if note is None:  # verified a moment ago: gone since, as a closed door
+            raise UnavailableError(msg.DOOR_CLOSED)
+        return note
 
     def _forward_target(self, token: str | None, door: str) -> Door:
         """The door forwarded to: checked before a byte of the body is read.

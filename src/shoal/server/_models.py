@@ -102,6 +102,10 @@ class ReplyCreated(BaseModel):
     id: str
 
 
+class ForwardEpochOut(BaseModel):
+    epoch: str = Field(description="the target compartment's current epoch, a signed note")
+
+
 class ForwardCreated(BaseModel):
     id: str = Field(description="the item, now the target compartment's")
 

@@ -202,6 +202,9 @@ class _UI:
             "notice": notice,
             "unlocked": workbench is not None,
             "idle_minutes": self.desk.idle_seconds / 60,
+            # A sync that ends between this page and its script's first poll
+            # must still reload it: the script starts from this.
+            "syncing": self.desk.sync.running,
             "handler_id": workbench.handler_id if workbench else "",
             "door": workbench.config.door if workbench else "",
         }
@@ -237,7 +240,7 @@ class _UI:
                 response: Response = await handler(request, workbench)
                 return response
             except _FormRefused:
-                return PlainTextResponse("Refused: this form is not from this self.desk.", 403)
+                return PlainTextResponse("Refused: this form is not from this desk.", 403)
             except (DeskError, ValueError) as exc:
                 self.desk.say(str(exc), "error")
                 values = await self.form(request) if request.method == "POST" else {}
@@ -251,7 +254,7 @@ class _UI:
         try:
             values = await self.form(request)
         except _FormRefused:
-            return PlainTextResponse("Refused: this form is not from this self.desk.", 403)
+            return PlainTextResponse("Refused: this form is not from this desk.", 403)
         passphrase = values.get("passphrase", "")
         try:
             workbench = await run_in_threadpool(Workbench.unlock, self.desk.layout, passphrase)
@@ -270,7 +273,7 @@ class _UI:
         try:
             await self.form(request)
         except _FormRefused:
-            return PlainTextResponse("Refused: this form is not from this self.desk.", 403)
+            return PlainTextResponse("Refused: this form is not from this desk.", 403)
         self.desk.lock()
         self.desk.say("Locked. The keys and everything decrypted were dropped.")
         return self.back("/")
@@ -305,7 +308,7 @@ class _UI:
             items = workbench.library.conversation(contact_id) if contact else []
             following = _next_unread(workbench, contact_id)
         if contact is None:
-            return PlainTextResponse("No such contact on this self.desk.", 404)
+            return PlainTextResponse("No such contact on this desk.", 404)
         shown = [await _shown(self.desk, workbench, item) for item in items]
         await run_in_threadpool(workbench.mark_read, [i.item_id for i in items])
         state = lifecycle.State(contact.state)
@@ -372,7 +375,7 @@ class _UI:
         item_id = request.path_params["item"]
         row = workbench.library.item(item_id)
         if row is None:
-            return PlainTextResponse("No such item on this self.desk.", 404)
+            return PlainTextResponse("No such item on this desk.", 404)
         name = safe_file_name(row.name or f"{item_id}.txt")
         ascii_name = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
         headers = {
@@ -455,9 +458,9 @@ class _UI:
         item_id = request.path_params["item"]
         row = workbench.library.item(item_id)
         if row is None:
-            return PlainTextResponse("No such item on this self.desk.", 404)
-        targets = await run_in_threadpool(workbench.forward_targets)
-        return self.page(request, "forward.html", item=row, targets=sorted(targets))
+            return PlainTextResponse("No such item on this desk.", 404)
+        doors = await run_in_threadpool(workbench.forward_doors)
+        return self.page(request, "forward.html", item=row, doors=doors)
 
     async def forward(self, request: Request, workbench: Workbench) -> Response:
         item_id = request.path_params["item"]

@@ -50,7 +50,9 @@ document.addEventListener("keydown", (event) => {
 (function () {
   const line = document.getElementById("sync-status");
   if (!line) return;
-  let wasRunning = false;
+  // Rendered while a sync ran: reload when it has ended, even if it ends
+  // before the first poll sees it running.
+  let wasRunning = line.hasAttribute("data-running");
   async function poll() {
     let s;
     try {
@@ -67,7 +69,9 @@ document.addEventListener("keydown", (event) => {
     line.dataset.state = s.phase || "idle";
     line.textContent = s.message || "";
     if (s.warnings && s.warnings.length) line.textContent += " " + s.warnings.length + " warning(s).";
-    const drafting = Array.from(document.querySelectorAll("textarea")).some((t) => t.value.trim());
+    // Only text typed since the page came counts (a saved note is no draft).
+    const drafting = Array.from(document.querySelectorAll("textarea"))
+      .some((t) => t.value.trim() && t.value !== t.defaultValue);
     if (wasRunning && !drafting) { window.location.reload(); return; }
     if (wasRunning) line.textContent += " Reload to see what is new.";
     wasRunning = false;
