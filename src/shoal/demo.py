@@ -145,7 +145,10 @@ def demo(port: int, folder: Path | None) -> None:
     desk = root / f"desk-{DOORS[0]}"
     pass_file = root / "passphrases" / f"desk-{DOORS[0]}.passphrase"
     click.echo("")
-    click.echo("Then, as the handler of 'news', in another terminal:")
+    click.echo("Then, as the handler of 'news', in another terminal, the desk in a browser")
+    click.echo(f"(open the link it prints; the passphrase is in {pass_file}):")
+    click.echo(f"  shoal desk ui --dir {desk}")
+    click.echo("or on the command line:")
     for step in ("sync", "list"):
         click.echo(f"  shoal desk {step} --dir {desk} --passphrase-file {pass_file}")
     click.echo(f"  shoal desk read --dir {desk} --passphrase-file {pass_file} ITEM_ID")

@@ -45,7 +45,7 @@ from .. import crypto, org, trusted
 from ._grading import CREDIBILITY, RELIABILITY
 from ._items import READ_SIZE, safe_file_name
 from ._state import check_id
-from .errors import DeskError
+from .errors import ExportError, ManifestError
 
 MAGIC = "shoal export manifest v1"
 MANIFEST = "manifest.txt"
@@ -67,15 +67,6 @@ MAX_MANIFEST = 1 << 20
 MAX_NAME_BYTES = 200
 _DAY = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _LISTED = re.compile(r"\A([0-9a-f]{64}) (0|[1-9][0-9]{0,17}) (.+)\Z")
-
-
-class ExportError(DeskError):
-    """Reports could not be exported: a target folder in use, or a bad field."""
-
-
-class ManifestError(DeskError):
-    """An export folder does not match its signed manifest; the message names
-    the first problem found."""
 
 
 @dataclass(frozen=True)

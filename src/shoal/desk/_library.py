@@ -466,9 +466,10 @@ class Library:
             where.append("items.credibility = ?")
             args.append(filters.credibility)
         if filters.tag:
-            where.append("('\n' || items.tags || '\n') LIKE ? ESCAPE '\\'")
-            escaped = filters.tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            args.append(f"%\n{escaped}\n%")
+            # One whole tag, exactly: LIKE would also fold ASCII case (and
+            # only ASCII), so "Urgent" found "urgent" but "Срочно" not "срочно".
+            where.append("instr(char(10) || items.tags || char(10), ?) > 0")
+            args.append(f"\n{filters.tag}\n")
         if filters.since:
             where.append("items.day >= ?")
             args.append(filters.since)

@@ -45,7 +45,7 @@ from ._sync import Progress, SyncReport, connect, sync
 from ._trust import OrgDocument, Trust, partner_epoch
 from ._vault import Vault
 from ._verdict import Standing, judge, judge_forward
-from .errors import DeskError, ItemError, NotReadyError
+from .errors import DeskError, ForwardRefusedError, ItemError, NotReadyError
 
 TIMEOUT = httpx.Timeout(60.0, connect=30.0)
 FORWARD = "forward"
@@ -59,10 +59,6 @@ INDEX_BATCH = 1000
 MAX_TAGS = 20
 MAX_TAG = 40
 MAX_NOTE = 20_000
-
-
-class ForwardRefusedError(DeskError):
-    """A forward that must not be sent (nothing was sent)."""
 
 
 class _Head(io.RawIOBase):

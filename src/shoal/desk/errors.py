@@ -16,8 +16,17 @@
     ├── UnreachableError      the transport failed: no connection, timeout
     ├── ItemError             a local item does not open: damaged, or not
     │                         encrypted to this desk
-    └── ReplyRefusedError     a reply that must not be sent: the contact's
-                              recipient is of another key type
+    │   └── ImageRefused      (in ._imaging) an image the sanitizer would not
+    │                         or could not re-encode: shown as a download only
+    ├── ReplyRefusedError     a reply that must not be sent: the contact's
+    │                         recipient is of another key type
+    ├── ForwardRefusedError   a forward that must not be sent: a rejected or
+    │                         damaged item, a file whose metadata cannot be
+    │                         removed, a name that is no door
+    ├── ExportError           reports could not be exported: the target folder
+    │                         is in use, or a field is malformed
+    └── ManifestError         an export folder does not match its signed
+                              manifest (the first problem found)
 
 Problems with files, passphrases and keystores come from
 :mod:`shoal.trusted`. Messages carry no plaintext and no key material;
@@ -58,3 +67,16 @@ class ItemError(DeskError):
 
 class ReplyRefusedError(DeskError):
     """A reply was refused before it was encrypted."""
+
+
+class ForwardRefusedError(DeskError):
+    """A forward that must not be sent (nothing was sent)."""
+
+
+class ExportError(DeskError):
+    """Reports could not be exported: a target folder in use, or a bad field."""
+
+
+class ManifestError(DeskError):
+    """An export folder does not match its signed manifest; the message names
+    the first problem found."""
