@@ -20,7 +20,14 @@ from pathlib import Path
 
 import httpx
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Locator,
+    Page,
+    Request,
+)
 
 from _served_org import Org
 
@@ -119,12 +126,14 @@ def send(
     org: Org, contact: Contact, message: str = "", files: list[tuple[str, bytes]] | None = None
 ) -> list[str]:
     """A submission (a message and files, as the submit page sends them); the item ids."""
-    parts = [("files", (name, data, "application/octet-stream")) for name, data in files or []]
+    parts: list[tuple[str, tuple[str | None, bytes, str]]] = [
+        ("message", (None, message.encode("utf-8"), "text/plain; charset=utf-8"))
+    ]
+    parts += [("files", (name, data, "application/octet-stream")) for name, data in files or []]
     answer = httpx.post(
         f"{org.url}/api/v1/doors/{contact.door}/submissions",
         headers={"Authorization": f"Bearer {contact.session}"},
-        data={"message": message} if message else {},
-        files=parts or None,
+        files=parts,
         timeout=60,
     )
     assert answer.status_code == 201, answer.text
@@ -146,9 +155,7 @@ def telltale_jpeg() -> bytes:
     exif[MAKE] = "Canon"
     exif[MODEL] = "ModelCanary X1"
     exif.get_ifd(EXIF_IFD)[BODY_SERIAL] = SERIAL
-    exif.get_ifd(GPS_IFD).update(
-        {1: "N", 2: (50.0, 27.0, 1.0), 3: "E", 4: (30.0, 31.0, 24.0)}
-    )
+    exif.get_ifd(GPS_IFD).update({1: "N", 2: (50.0, 27.0, 1.0), 3: "E", 4: (30.0, 31.0, 24.0)})
     out = io.BytesIO()
     image.save(out, "JPEG", exif=exif.tobytes())
     return out.getvalue()
@@ -177,7 +184,8 @@ class Watch:
 
     def outside(self) -> list[str]:
         """Requests to anything but the desk."""
-        return [u for u in self.requests if not (u == self.origin or u.startswith(self.origin + "/"))]
+        ours = (self.origin, self.origin + "/")
+        return [u for u in self.requests if not (u == ours[0] or u.startswith(ours[1]))]
 
     def csp(self) -> list[str]:
         """Content-Security-Policy refusals the console reported."""
@@ -193,7 +201,7 @@ class Watch:
 
 def open_desk(browser: Browser, desk: DeskUI) -> tuple[BrowserContext, Page, Watch]:
     """A fresh context (JavaScript on) that has followed the launch link."""
-    context = browser.new_context(viewport=DESKTOP, accept_downloads=True)  # type: ignore[arg-type]
+    context = browser.new_context(viewport=DESKTOP, accept_downloads=True)
     context.set_default_timeout(20_000)
     watch = Watch(desk.origin)
     watch.attach(context)
@@ -263,9 +271,50 @@ def form_token(page: Page) -> str:
     return value
 
 
-def shoot(page: Page, name: str) -> None:
+@dataclass
+class Handler:
+    """A handler's browser tab on an unlocked desk, and what it asked for."""
+
+    page: Page
+    desk: DeskUI
+    watch: Watch
+
+    def go(self, path: str) -> None:
+        self.page.goto(self.desk.origin + path)
+
+    def press(self, target: Locator) -> None:
+        """Click ``target`` and wait for the page it leads to."""
+        with self.page.expect_navigation():
+            target.click()
+
+    def sync(self) -> str:
+        self.go("/")
+        return sync(self.page, self.desk)
+
+    def contact(self, words: str) -> str:
+        return contact_of(self.page, self.desk, words)
+
+    def item(self, words: str) -> str:
+        return item_of(self.page, self.desk, words)
+
+    def open_contact(self, contact_id: str) -> None:
+        self.go(f"/contacts/{contact_id}")
+
+    def notice(self) -> str:
+        return folded(self.page.locator("p.notice[role=status]").inner_text())
+
+    def text(self) -> str:
+        return folded(self.page.locator("body").inner_text())
+
+
+def shoot(target: Page | Locator, name: str) -> None:
+    """``build/screenshots/desk-<name>.png``: a whole page, or one part of it."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / f"desk-{name}.png", full_page=True)
+    path = SCREENSHOTS / f"desk-{name}.png"
+    if isinstance(target, Locator):
+        target.screenshot(path=path)
+    else:
+        target.screenshot(path=path, full_page=True)
 
 
 def folded(text: str) -> str:

@@ -45,14 +45,14 @@ def test_records_come_back_in_order_and_survive_a_reopen(tmp_path: Path) -> None
     folder = tmp_path / "vault"
     first = vault(folder)
     assert list(first.records()) == []  # no folder yet: an empty vault
-    first.append([rec(1), rec(2, text="Ёлка, café, 🦊\n\u2028 and a \"quote\"")])
+    first.append([rec(1), rec(2, text='Ёлка, café, 🦊\n\u2028 and a "quote"')])
     first.append([])  # nothing: no file either
     first.append([rec(3), {"t": "note", "contact": "c", "text": ""}])
 
     assert names(folder) == ["00000001-log.age", "00000002-log.age"]
     expected = [
         rec(1),
-        rec(2, text="Ёлка, café, 🦊\n\u2028 and a \"quote\""),
+        rec(2, text='Ёлка, café, 🦊\n\u2028 and a "quote"'),
         rec(3),
         {"t": "note", "contact": "c", "text": ""},
     ]
@@ -85,7 +85,9 @@ def test_a_file_sealed_to_another_key_is_an_error(tmp_path: Path) -> None:
     v, folder = _one_log(tmp_path)
     foreign = vault(tmp_path / "other", STRANGER)
     foreign.append([rec(9)])
-    (folder / "00000003-log.age").write_bytes((tmp_path / "other" / "00000001-log.age").read_bytes())
+    (folder / "00000003-log.age").write_bytes(
+        (tmp_path / "other" / "00000001-log.age").read_bytes()
+    )
     _fails(v)
     # The whole vault, opened by the other desk: the first file already fails.
     _fails(vault(folder, STRANGER))

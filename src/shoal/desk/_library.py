@@ -5,8 +5,9 @@ of it ever reaches the disk (an in-memory database has no file, no journal
 and no temporary files: ``temp_store=MEMORY``). Full-text search is FTS5
 over the decrypted text folded for search (:func:`_fold`), in a
 contentless table so each text is held once (in ``items``; the index
-keeps only its tokens, and matches give row numbers); the inbox is a per-contact summary kept current as records
-arrive, so listing it never scans the items. ``bench/desk_ui.py``
+keeps only its tokens, and matches give row numbers); the inbox is a
+per-contact summary kept current as records arrive, so listing it never
+scans the items. ``bench/desk_ui.py``
 measures unlock, inbox and search at 100,000 items.
 
 Records (JSON objects, see :mod:`._vault`)::
@@ -173,10 +174,12 @@ def _words(text: str) -> list[str]:
     """The search box's words, each to be one quoted FTS5 phrase: split at
     white space only and left for the FTS5 tokenizer to cut, so query and
     index are tokenized by the same code; a chunk with nothing the tokenizer
-    keeps (only punctuation or marks) is no word."""
+    keeps (only punctuation or marks) is no word. Control characters part
+    words: FTS5 reads its query up to a NUL, which would cut a quote open."""
+    spaced = "".join(" " if unicodedata.category(c) == "Cc" else c for c in _fold(text))
     return [
         chunk
-        for chunk in _fold(text).split()
+        for chunk in spaced.split()
         if any(unicodedata.category(c).startswith(_TOKEN_CATEGORIES) for c in chunk)
     ]
 
@@ -240,7 +243,12 @@ class Library:
             "SELECT n, shoal_fold(text), shoal_fold(name) FROM items WHERE n > ?",
             (last,),
         )
-        new = {row[2] for row in batch if row[2]} - self._known
+        # The contacts of the rows inserted, not of the batch: a record of an
+        # item already held is ignored whole, its contact too.
+        inserted = self._db.execute(
+            "SELECT DISTINCT contact FROM items WHERE n > ? AND contact IS NOT NULL", (last,)
+        )
+        new = {contact for (contact,) in inserted} - self._known
         self._known |= new
         self._db.executemany(
             "INSERT OR IGNORE INTO contacts (id, pseudonym) VALUES (?, ?)",
@@ -365,7 +373,7 @@ class Library:
         if read:
             yield {"t": "read", "ids": read}
         for cid, state, steps, key, grade, note in self._db.execute(
-            "SELECT id, state, steps, member_key, reliability, note FROM contacts"
+            "SELECT id, state, steps, member_key, reliability, note FROM contacts ORDER BY id"
         ).fetchall():
             yield {"t": "state", "contact": cid, "state": state, "steps": steps, "member_key": key}
             if grade is not None:

@@ -59,6 +59,7 @@ from ._guard import FORM_FIELD, Tokens
 PAGE = 50
 IMAGE_CACHE = 64
 _DAY = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+_ANCHOR = re.compile(r"item-[0-9A-Za-z_-]{1,64}")
 
 
 class _Stopped(Exception):
@@ -318,7 +319,9 @@ class _UI:
             contact=contact,
             items=shown,
             steps=json.loads(contact.steps),
-            moves=sorted(s.value for s in lifecycle.TRANSITIONS[state]),
+            # In the lifecycle's order: sorted by name, "cut" came first and
+            # was what the form held by default.
+            moves=[s.value for s in lifecycle.State if s in lifecycle.TRANSITIONS[state]],
             key_states=sorted(s.value for s in lifecycle.KEY_STATES),
             next_unread=following,
         )
@@ -498,10 +501,17 @@ class _UI:
         # Polled by the page's script: not activity, and no keys needed.
         if self.desk.workbench is not None and self.desk.idle_expired():
             self.desk.lock()
+            # The page goes to "/" next: say why, as the other idle locks do.
+            self.desk.say("Locked after inactivity.", "warn")
         return JSONResponse({**self.desk.sync.as_json(), "locked": self.desk.workbench is None})
 
     async def about(self, request: Request, workbench: Workbench) -> Response:
         return self.page(request, "about.html", isolation=isolation())
+
+    async def no_icon(self, request: Request) -> Response:
+        # Browsers ask for /favicon.ico by themselves; a 404 is an error in
+        # the console, where a real problem (a CSP refusal) must stand out.
+        return Response(status_code=204)
 
     def app(self) -> Starlette:
         static = str(resources.files("shoal.desk.ui") / "static")
@@ -512,6 +522,7 @@ class _UI:
             Route("/search", self.unlocked(self.search)),
             Route("/forwards", self.unlocked(self.forwards)),
             Route("/about", self.unlocked(self.about)),
+            Route("/favicon.ico", self.no_icon),
             Route("/sync", self.unlocked(self.sync), methods=["POST"]),
             Route("/sync/status", self.sync_status),
             Route("/export", self.unlocked(self.export), methods=["POST"]),
@@ -588,10 +599,14 @@ def _int(value: str | None, default: int) -> int:
 
 def _return_to(request: Request, values: dict[str, str] | None = None) -> str:
     """Where to go after a form: the page it names in its ``back`` field,
-    if that is a path of this desk (pages send no Referer: no-referrer)."""
+    if that is a path of this desk (the Referer, sent or not by the
+    referrer policy, is not relied on)."""
     parsed = urllib.parse.urlsplit((values or {}).get("back", "/"))
     if parsed.scheme or parsed.netloc or not parsed.path.startswith("/"):
         return "/"
     if parsed.path.startswith("//") or "\\" in parsed.path:
         return "/"
-    return parsed.path + (f"?{parsed.query}" if parsed.query else "")
+    # Back to the item the form was on (the page's script focuses it), not
+    # to the top of a long conversation.
+    anchor = f"#{parsed.fragment}" if _ANCHOR.fullmatch(parsed.fragment) else ""
+    return parsed.path + (f"?{parsed.query}" if parsed.query else "") + anchor

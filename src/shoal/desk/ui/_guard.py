@@ -108,7 +108,7 @@ class Guard:
                 COOKIE, self.tokens.launch, httponly=True, samesite="strict", path="/"
             )
             return response
-        if not self.tokens.launch_ok(_cookie(headers.get("cookie", ""))):
+        if not any(self.tokens.launch_ok(v) for v in _cookies(headers.get("cookie", ""))):
             return _refuse(
                 403, "Open the desk with the link `shoal desk ui` printed in your terminal."
             )
@@ -122,9 +122,14 @@ class Guard:
         return None
 
 
-def _cookie(header: str) -> str | None:
+def _cookies(header: str) -> list[str]:
+    """Every value sent under our cookie's name. Cookies are not kept apart
+    by port: a server on another loopback port may have set one of the same
+    name (with a longer path, so the browser sends it first). Taking only
+    the first would let it lock the handler out; any one must match."""
+    found = []
     for part in header.split(";"):
         name, _, value = part.strip().partition("=")
         if name == COOKIE:
-            return value
-    return None
+            found.append(value)
+    return found

@@ -46,6 +46,14 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
+// Back from a form on an item (grade, tags): that item has the focus, so
+// j/k and the grade keys go on from where the handler was.
+(function () {
+  const id = decodeURIComponent(window.location.hash.slice(1));
+  const item = id.startsWith("item-") ? document.getElementById(id) : null;
+  if (item && item.matches("article.item")) item.focus();
+})();
+
 // Sync progress: polled while a sync runs; the page reloads when it ends.
 (function () {
   const line = document.getElementById("sync-status");
