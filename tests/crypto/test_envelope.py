@@ -423,3 +423,18 @@ def test_64_mib_streams_through_with_a_small_reader_buffer() -> None:
     assert received == envelope.length == 64 * 1024 * KIB
     assert envelope.sha256 == expected.digest()
     assert envelope.signed
+
+
+@pytest.mark.parametrize("where", ["header", "trailer"])
+def test_a_lone_surrogate_escape_is_malformed_not_a_crash(where: str) -> None:
+    # JSON may escape a surrogate that no UTF-8 text can hold; a hostile
+    # server writing one must get EnvelopeError, never UnicodeEncodeError.
+    parts = parse(seal_item({"kind": "message"}, b"text"))
+    bad = b'{"kind":"\\ud800"}'
+    item = (
+        frame(bad, parts.segments, parts.trailer)
+        if where == "header"
+        else frame(parts.header, parts.segments, bad[:-1] + b',"x":1}')
+    )
+    with pytest.raises(EnvelopeError):
+        open_item(item)

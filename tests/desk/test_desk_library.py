@@ -238,8 +238,13 @@ def test_answers_match_a_model_of_the_records(
     for row in inbox:
         mine = [i for i in items.values() if i["contact"] == row.contact_id]
         assert row.total == len(mine)
-        # Unread: what came in and was not opened; our own replies never.
-        assert row.unread == sum(1 for i in mine if i["direction"] != "out" and not i["read"])
+        # Unread: what came in and was not opened; our own replies never,
+        # unless forged (a server labelling forgeries "out" hides nothing).
+        assert row.unread == sum(
+            1
+            for i in mine
+            if (i["direction"] != "out" or i.get("standing") == "rejected") and not i["read"]
+        )
         assert row.last_seq == max((i["seq"] for i in mine), default=0)
         assert row.pseudonym == pseudonym(COMPARTMENT, row.contact_id)
         assert row.state == contacts[row.contact_id]["state"]
@@ -606,3 +611,38 @@ def test_rows_are_frozen() -> None:
     assert row is not None
     with pytest.raises(dataclasses.FrozenInstanceError):
         row.text = "changed"  # type: ignore[misc]
+
+
+def test_a_forgery_labelled_as_our_own_reply_still_counts_as_unread() -> None:
+    library = Library(COMPARTMENT)
+    forged = item(1, direction="out") | {"kind": "?", "standing": "rejected", "verdict": "FORGED"}
+    library.apply(forged)
+    (row,) = library.inbox()
+    assert row.unread == 1
+    library.apply({"t": "read", "ids": [forged["id"]]})
+    (row,) = library.inbox()
+    assert row.unread == 0
+    loaded = Library(COMPARTMENT)
+    loaded.load([forged])
+    assert loaded.inbox()[0].unread == 1
+
+
+def test_a_deferred_search_index_fills_a_slice_at_a_time() -> None:
+    loaded = [item(n, text=f"bridge number{n}") for n in range(1, 8)]
+    library = Library(COMPARTMENT)
+    library.load(loaded, defer_search=True)
+    assert library.search_progress == (0, 7)
+    assert library.search(Filters(text="bridge")) == []
+    # The inbox needs no full-text index: whole at once.
+    assert library.counts() == (7, len({i["contact"] for i in loaded}))
+    library.apply(item(8, text="bridge after the unlock"))
+    assert [r.seq for r in library.search(Filters(text="bridge"))] == [8]
+    assert library.index_search(batch=3) is False
+    assert library.search_progress == (3, 7)
+    while not library.index_search(batch=3):
+        pass
+    assert [r.seq for r in library.search(Filters(text="bridge"))] == [8, 7, 6, 5, 4, 3, 2, 1]
+    assert [r.seq for r in library.search(Filters(text="number5"))] == [5]
+    eager = Library(COMPARTMENT)
+    eager.load(loaded)
+    assert eager.search_progress == (7, 7) and eager.index_search() is True

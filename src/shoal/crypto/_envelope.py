@@ -253,6 +253,12 @@ def _decode_json(data: bytes) -> dict[str, Any]:
         raise EnvelopeError("malformed item JSON") from None
     if not isinstance(value, dict):
         raise EnvelopeError("malformed item JSON")
+    try:
+        # JSON can escape a lone surrogate ("\ud800"), which no UTF-8 holds:
+        # the digest and the signature could then not even be computed.
+        _encode_json(value)
+    except UnicodeEncodeError:
+        raise EnvelopeError("malformed item JSON") from None
     return value
 
 

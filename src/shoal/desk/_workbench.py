@@ -20,6 +20,7 @@ import contextlib
 import io
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -125,7 +126,9 @@ class Workbench:
         #: Guards the index and the vault: the sync thread writes while the
         #: UI's requests read.
         self.lock = threading.RLock()
+        self._closed = False
         self.library = self._load()
+        self._index_in_background()
 
     @classmethod
     def unlock(cls, layout: Layout, passphrase: str) -> Workbench:
@@ -135,8 +138,22 @@ class Workbench:
 
     def _load(self) -> Library:
         library = Library(self.compartment_id)
-        library.load(self.vault.records())
+        library.load(self.vault.records(), defer_search=True)
         return library
+
+    def _index_in_background(self) -> None:
+        """Build the full-text index after unlock, a slice at a time, so the
+        inbox opens at once and requests get the lock between slices."""
+        library = self.library
+
+        def build() -> None:
+            while True:
+                with self.lock:
+                    if self._closed or library is not self.library or library.index_search():
+                        return
+                time.sleep(0.002)
+
+        threading.Thread(target=build, name="desk-search-index", daemon=True).start()
 
     @property
     def trust(self) -> Trust:
@@ -154,6 +171,7 @@ class Workbench:
 
     def close(self) -> None:
         with self.lock:
+            self._closed = True
             self.library.close()
 
     @contextlib.contextmanager
@@ -180,6 +198,7 @@ class Workbench:
                 with self.lock:  # the compartment is known now: pseudonyms change
                     self.library.close()
                     self.library = self._load()
+                self._index_in_background()
             touched = self.index_new(indexing, _Senders(api, self.config.root_key, self.trust))
             self._refresh_states(api, touched)
         with self.lock:

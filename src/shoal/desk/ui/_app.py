@@ -256,6 +256,8 @@ class _UI:
             values = await self.form(request)
         except _FormRefused:
             return PlainTextResponse("Refused: this form is not from this desk.", 403)
+        if self.desk.workbench is not None:
+            return self.back("/")  # unlocked already: one workbench, never two
         passphrase = values.get("passphrase", "")
         try:
             workbench = await run_in_threadpool(Workbench.unlock, self.desk.layout, passphrase)
@@ -287,7 +289,7 @@ class _UI:
         offset = _int(request.query_params.get("offset"), 0)
         with workbench.lock:
             contacts = workbench.library.inbox(offset=offset, limit=PAGE + 1, state=state)
-            forwards = len(workbench.library.forwards(limit=1000))
+            forwards = workbench.library.forward_count()
             counts = workbench.library.counts()
         return self.page(
             request,
@@ -359,6 +361,7 @@ class _UI:
                 if i.contact
             }
             tags = workbench.library.all_tags()
+            indexed, loaded = workbench.library.search_progress
         took = (time.perf_counter() - started) * 1000
         return self.page(
             request,
@@ -368,6 +371,7 @@ class _UI:
             names=names,
             tags=tags,
             took_ms=took,
+            indexing=(indexed, loaded) if indexed < loaded else None,
             searched=any(
                 q.get(k)
                 for k in ("q", "state", "reliability", "credibility", "tag", "since", "until")
@@ -376,7 +380,8 @@ class _UI:
 
     async def download(self, request: Request, workbench: Workbench) -> Response:
         item_id = request.path_params["item"]
-        row = workbench.library.item(item_id)
+        with workbench.lock:
+            row = workbench.library.item(item_id)
         if row is None:
             return PlainTextResponse("No such item on this desk.", 404)
         name = safe_file_name(row.name or f"{item_id}.txt")

@@ -41,7 +41,11 @@ HEADERS = {
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
         "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
-    "Referrer-Policy": "no-referrer",
+    # Not "no-referrer": with it, browsers send "Origin: null" on every form
+    # post (Fetch, serializing a request origin), which the check below must
+    # refuse. "same-origin" sends the real Origin here and nothing elsewhere
+    # (the CSP lets the page reach no other host anyway).
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
