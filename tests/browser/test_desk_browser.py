@@ -462,6 +462,9 @@ def test_a_forward_reaches_the_other_compartment_without_its_sender(
         unlock(other, field.passphrase)
         receiver = Handler(other, field, watch)
         receiver.sync()
+        # No alarm: the forward has exactly the stanzas of field's epoch.
+        status = other.locator("#sync-status").inner_text()
+        assert "warning" not in status, status
         assert "1 forwarded to this compartment" in receiver.text()
         receiver.press(other.get_by_role("link", name="Forwarded to us"))
         shown = other.locator("article.item", has_text="Troops gathering")

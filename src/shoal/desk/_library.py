@@ -28,10 +28,11 @@ Pure apart from SQLite in memory; the only input is records.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from ._pseudonym import pseudonym
 
@@ -198,8 +199,30 @@ def _item_values(record: Mapping[str, Any]) -> list[Any]:
     ]
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _serialized(
+    method: Callable[Concatenate[Library, P], R],
+) -> Callable[Concatenate[Library, P], R]:
+    """One thread at a time on the connection. SQLite's own mutex is not
+    enough: a thread inside a statement that calls back into Python (the
+    index's folding function) waits for the GIL while holding that mutex,
+    and a thread holding the GIL can block on the mutex — a deadlock the
+    background index build met. A Python lock is waited on without the GIL."""
+
+    def serialized(self: Library, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._mutex:
+            return method(self, *args, **kwargs)
+
+    serialized.__doc__ = method.__doc__
+    return serialized
+
+
 class Library:
     def __init__(self, compartment_id: str) -> None:
+        self._mutex = threading.RLock()
         self._compartment = compartment_id
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         self._db.executescript(_SCHEMA)
@@ -211,9 +234,11 @@ class Library:
         self._searched = 0
         self._search_upto = 0
 
+    @_serialized
     def close(self) -> None:
         self._db.close()
 
+    @_serialized
     def load(self, records: Iterable[Mapping[str, Any]], *, defer_search: bool = False) -> None:
         """Apply many records at once (unlock): items go in by the thousand,
         every other record after them in its order (none of them makes an
@@ -251,6 +276,7 @@ class Library:
         if not defer_search:
             self._searched = self._search_upto
 
+    @_serialized
     def index_search(self, batch: int = 2000) -> bool:
         """Add the next ``batch`` items loaded with ``defer_search`` to the
         full-text index; True once every item is in it."""
@@ -265,6 +291,7 @@ class Library:
         return self._searched >= self._search_upto
 
     @property
+    @_serialized
     def search_progress(self) -> tuple[int, int]:
         """(items indexed, items to index) of what was loaded; search finds
         only the former (and everything applied since the load)."""
@@ -306,6 +333,7 @@ class Library:
 
     # -- records in ------------------------------------------------------
 
+    @_serialized
     def apply(self, record: Mapping[str, Any]) -> None:
         kind = record.get("t")
         handler = getattr(self, f"_apply_{kind}", None) if isinstance(kind, str) else None
@@ -394,6 +422,13 @@ class Library:
             )
 
     def snapshot(self) -> Iterator[dict[str, Any]]:
+        """Records that rebuild exactly the current state (for compaction),
+        taken whole under the lock, then handed out."""
+        with self._mutex:
+            records = list(self._snapshot())
+        return iter(records)
+
+    def _snapshot(self) -> Iterator[dict[str, Any]]:
         """Records that rebuild exactly the current state (for compaction)."""
         columns = ", ".join(_ITEM_FIELDS)
         read = []
@@ -424,16 +459,19 @@ class Library:
 
     # -- queries ---------------------------------------------------------
 
+    @_serialized
     def has_item(self, item_id: str) -> bool:
         found = self._db.execute("SELECT 1 FROM items WHERE id = ?", (item_id,)).fetchone()
         return found is not None
 
+    @_serialized
     def counts(self) -> tuple[int, int]:
         """(items, contacts)."""
         items = self._db.execute("SELECT count(*) FROM items").fetchone()[0]
         contacts = self._db.execute("SELECT count(*) FROM contacts").fetchone()[0]
         return int(items), int(contacts)
 
+    @_serialized
     def inbox(self, *, offset: int = 0, limit: int = 50, state: str = "") -> list[ContactRow]:
         """Contacts, newest activity first."""
         where, args = ("WHERE state = ?", [state]) if state else ("", [])
@@ -443,6 +481,7 @@ class Library:
         ).fetchall()
         return [ContactRow(*row) for row in rows]
 
+    @_serialized
     def contact(self, contact_id: str) -> ContactRow | None:
         row = self._db.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)).fetchone()
         return None if row is None else ContactRow(*row)
@@ -463,24 +502,29 @@ class Library:
             out.append(ItemRow(*values))
         return out
 
+    @_serialized
     def conversation(self, contact_id: str) -> list[ItemRow]:
         return self._rows(f"{self._ITEM_SELECT} WHERE contact = ? ORDER BY seq", [contact_id])
 
+    @_serialized
     def item(self, item_id: str) -> ItemRow | None:
         found = self._rows(f"{self._ITEM_SELECT} WHERE items.id = ?", [item_id])
         return found[0] if found else None
 
+    @_serialized
     def forwards(self, *, limit: int = 200) -> list[ItemRow]:
         return self._rows(
             f"{self._ITEM_SELECT} WHERE direction = 'forwarded' ORDER BY seq DESC LIMIT ?", [limit]
         )
 
+    @_serialized
     def forward_count(self) -> int:
         (count,) = self._db.execute(
             "SELECT count(*) FROM items WHERE direction = 'forwarded'"
         ).fetchone()
         return int(count)
 
+    @_serialized
     def forward_doors(self) -> list[str]:
         """Doors items were forwarded to, as the handler typed them."""
         found: set[str] = set()
@@ -490,12 +534,14 @@ class Library:
             found.update(_tags(forwarded))
         return sorted(found)
 
+    @_serialized
     def all_tags(self) -> list[str]:
         found: set[str] = set()
         for (tags,) in self._db.execute("SELECT DISTINCT tags FROM items WHERE tags != ''"):
             found.update(_tags(tags))
         return sorted(found)
 
+    @_serialized
     def search(self, filters: Filters, *, limit: int = 100) -> list[ItemRow]:
         """Items matching every filter given, newest first."""
         source, order, where, args = "items", "items.n", [], []
