@@ -429,7 +429,7 @@ def _strict(answer: httpx.Response, where: str) -> None:
     assert headers.get("x-frame-options") == "DENY", where
     assert headers.get("x-content-type-options") == "nosniff", where
     assert headers.get("cache-control") == "no-store", where
-    assert headers.get("referrer-policy") == "no-referrer", where
+    assert headers.get("referrer-policy") == "same-origin", where
     assert "server" not in headers, where
 
 
