@@ -557,26 +557,21 @@ class Library:
             args.append(" ".join('"' + w.replace('"', '""') + '"*' for w in words))
         if filters.state or filters.reliability:
             source += " JOIN contacts ON contacts.id = items.contact"
-        if filters.state:
-            where.append("contacts.state = ?")
-            args.append(filters.state)
-        if filters.reliability:
-            where.append("contacts.reliability = ?")
-            args.append(filters.reliability)
-        if filters.credibility:
-            where.append("items.credibility = ?")
-            args.append(filters.credibility)
-        if filters.tag:
-            # One whole tag, exactly: LIKE would also fold ASCII case (and
-            # only ASCII), so "Urgent" found "urgent" but "Срочно" not "срочно".
-            where.append("instr(char(10) || items.tags || char(10), ?) > 0")
-            args.append(f"\n{filters.tag}\n")
-        if filters.since:
-            where.append("items.day >= ?")
-            args.append(filters.since)
-        if filters.until:
-            where.append("items.day <= ?")
-            args.append(filters.until)
+        # One whole tag, exactly: LIKE would also fold ASCII case (and only
+        # ASCII), so "Urgent" found "urgent" but "Срочно" not "срочно".
+        tag = f"\n{filters.tag}\n" if filters.tag else ""
+        conditions = (
+            ("contacts.state = ?", filters.state),
+            ("contacts.reliability = ?", filters.reliability),
+            ("items.credibility = ?", filters.credibility),
+            ("instr(char(10) || items.tags || char(10), ?) > 0", tag),
+            ("items.day >= ?", filters.since),
+            ("items.day <= ?", filters.until),
+        )
+        for condition, value in conditions:
+            if value:
+                where.append(condition)
+                args.append(value)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         select = self._ITEM_SELECT.replace(" FROM items", f" FROM {source}")
         return self._rows(f"{select} {clause} ORDER BY {order} DESC LIMIT ?", [*args, limit])
