@@ -256,18 +256,22 @@ class HandlerAPI:
         with self._exchange(method, path, what) as response:
             response.read()
 
-    def post_reply(self, contact_id: str, sealed: bytes) -> str:
+    def _post_item(self, path: str, sealed: bytes, what: str) -> str:
+        """Post an age file the server files as an item; the item's id."""
         value = self._json(
             "POST",
-            f"/api/v1/handler/contacts/{contact_id}/replies",
-            "the reply",
+            path,
+            f"the {what}",
             content=sealed,
             headers={"Content-Type": "application/octet-stream"},
         )
         try:
-            return check_id(value.get("id"), "reply")
+            return check_id(value.get("id"), what)
         except ValueError:
-            raise ServerError("malformed answer to the reply") from None
+            raise ServerError(f"malformed answer to the {what}") from None
+
+    def post_reply(self, contact_id: str, sealed: bytes) -> str:
+        return self._post_item(f"/api/v1/handler/contacts/{contact_id}/replies", sealed, "reply")
 
     def door_epoch(self, door: str) -> str:
         """The signed note of another compartment's current epoch (unverified)."""
@@ -284,17 +288,7 @@ class HandlerAPI:
         into the request's path, where a ``/`` or ``..`` would name another.
         """
         org.check_door(door)
-        value = self._json(
-            "POST",
-            f"/api/v1/handler/forwards/{door}",
-            "the forward",
-            content=sealed,
-            headers={"Content-Type": "application/octet-stream"},
-        )
-        try:
-            return check_id(value.get("id"), "forwarded item")
-        except ValueError:
-            raise ServerError("malformed answer to the forward") from None
+        return self._post_item(f"/api/v1/handler/forwards/{door}", sealed, "forward")
 
     # The audit log (DESIGN.md, "The audit log"; docs/api.md). What the
     # answers mean is checked in ._audit; here only that they are well formed.
