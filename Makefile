@@ -22,10 +22,11 @@ $(NODE_STAMP): tests/interop/node/package.json
 # Debian packages the tests use; run as root (CI does).
 system-deps:
 	@if [ "$$(id -u)" = 0 ]; then \
-		pkgs="age chromium"; command -v node >/dev/null || pkgs="$$pkgs nodejs"; \
+		pkgs="age chromium libimage-exiftool-perl microsocks"; command -v node >/dev/null || pkgs="$$pkgs nodejs"; \
 		command -v npm >/dev/null || pkgs="$$pkgs npm"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; \
-	else echo "not root: install 'age', 'chromium', 'nodejs' and 'npm' yourself for the interop and browser tests"; fi
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null; \
+	else echo "not root: install 'age', 'chromium', 'libimage-exiftool-perl', 'microsocks', 'ffmpeg', 'nodejs' and 'npm' yourself for the interop and browser tests"; fi
 
 demo: $(STAMP)
 	$(BIN)/shoal demo
