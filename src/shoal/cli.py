@@ -22,6 +22,7 @@ _ZONES = {
     "admin": "shoal.server.cli:admin",
     "command": "shoal.command.cli:command",
     "desk": "shoal.desk.cli:desk",
+    "field": "shoal.field.cli:field",
     "demo": "shoal.demo:demo",
 }
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import click
 
-from . import crypto
+from . import crypto, org
 
 DOORS = ("news", "field")
 #: The door whose contacts can offer their services (the example questionnaire).
@@ -76,6 +76,9 @@ def build(root: Path, url: str, *, classic: bool = False) -> dict[str, str]:
     shown = {
         "command passphrase": command_pass,
         "root key": root_key,
+        "organization fingerprint (members enrol with it)": org.root_fingerprint(
+            crypto.NoteVerifier.parse(root_key)
+        ),
         "escrow identity (keep it offline)": str(escrow_file),
     }
     for door in DOORS:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from desk_kit import DOOR, PASSPHRASE, SERVER_URL, Desk, OrgKit, Setup
 from fake_server import FakeServer
+
+from _served_org import Org, serve_demo
 
 
 @pytest.fixture
@@ -28,3 +31,14 @@ def setup(tmp_path: Path, passphrase_file: Path) -> Setup:
     server.document = kit.document()
     desk.ok("enroll", "--server", SERVER_URL, "--root-key", kit.root_vkey, "--door", DOOR)
     return Setup(kit, server, desk, compartment_id)
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Org]:
+    """The demo organization behind a real ``shoal serve``, built once (it
+    takes seconds): members' tests use door "news", re-sealing door "field"."""
+    found = serve_demo(tmp_path_factory.mktemp("served"))
+    try:
+        yield found
+    finally:
+        found.stop()

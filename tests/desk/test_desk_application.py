@@ -63,7 +63,7 @@ def test_a_malformed_application_is_refused_whole(content: bytes) -> None:
 
 
 def test_an_unsigned_application_is_vouched_for_by_the_server_only() -> None:
-    verdict = judge({"kind": "application"}, None, None, contact="c")  # type: ignore[arg-type]
+    verdict = judge({"kind": "application"}, None, None, contact="c", members={})  # type: ignore[arg-type]
     assert verdict.standing is Standing.SERVER_ONLY
-    forged = judge({"kind": "reply"}, None, None, contact="c")  # type: ignore[arg-type]
+    forged = judge({"kind": "reply"}, None, None, contact="c", members={})  # type: ignore[arg-type]
     assert forged.standing is Standing.REJECTED

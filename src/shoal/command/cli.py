@@ -118,6 +118,8 @@ def init(folder: Path, classic: bool, passphrase_file: Path | None, work_factor:
     click.echo(f"Organization {organization.org_id} created ({key_type.value}).")
     click.echo("Root verifier key: publish it out of band; every desk and server trusts it:")
     click.echo(f"  {founding.state.root_key}")
+    click.echo("Its fingerprint: give it to members out of band, for `shoal field enroll`:")
+    click.echo(f"  {org.root_fingerprint(founding.state.root_key)}")
     click.echo(f"Signed notes (give them to the server operator): {layout.notes}")
     click.echo(
         f"Move {layout.root_keystore} to offline storage: "

@@ -270,6 +270,27 @@ class HandlerAPI:
         except ValueError:
             raise ServerError(f"malformed answer to the {what}") from None
 
+    def put_sealed(self, item_id: str, sealed: BinaryIO) -> tuple[int, int]:
+        """Replace item ``item_id``'s ciphertext with ``sealed`` (streamed
+        from the open file: the same item re-sealed on this desk to the
+        compartment's current epoch); its new seq and epoch. A 409
+        :class:`ServerError` if it is at the current epoch already (another
+        desk re-sealed it first)."""
+        check_id(item_id, "item")
+        value = self._json(
+            "PUT",
+            f"/api/v1/handler/items/{item_id}/sealed",
+            f"the re-sealed item {item_id}",
+            content=sealed,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        try:
+            if value["id"] != item_id:
+                raise ValueError("another item")
+            return _count(value["seq"]), _count(value["epoch"])
+        except (KeyError, ValueError):
+            raise ServerError(f"malformed answer to the re-sealed item {item_id}") from None
+
     def post_reply(self, contact_id: str, sealed: bytes) -> str:
         return self._post_item(f"/api/v1/handler/contacts/{contact_id}/replies", sealed, "reply")
 

@@ -14,6 +14,9 @@ Records (JSON objects, see :mod:`._vault`)::
 
     item         a synced item, decrypted once at sync: kind, verdict, text
                  or file name, place; or the error it gave
+    reopened     the same item opened again, in place of what its "item"
+                 record said: it came back re-sealed, or its verdict rests
+                 on a member key recorded since (the handler's marks stay)
     state        a contact's lifecycle (as last read from the server)
     read         items the handler opened
     reliability  a contact's Admiralty reliability (A to F)
@@ -60,7 +63,11 @@ CREATE TABLE items (
     read INTEGER NOT NULL DEFAULT 0,
     credibility TEXT,
     tags TEXT NOT NULL DEFAULT '',
-    forwarded TEXT NOT NULL DEFAULT ''
+    forwarded TEXT NOT NULL DEFAULT '',
+    report TEXT,
+    cell INTEGER,
+    signer TEXT,
+    basis TEXT
 );
 CREATE INDEX items_contact ON items (contact, seq);
 CREATE INDEX items_seq ON items (seq);
@@ -88,7 +95,14 @@ CREATE INDEX contacts_recent ON contacts (last_seq DESC);
 _ITEM_FIELDS = (
     *("id", "seq", "contact", "direction", "day", "kind", "time", "standing", "verdict"),
     *("text", "name", "size", "image", "lat", "lon", "source", "error"),
+    # A member's items: the report a file belongs to, the grid cell the
+    # place was coarsened to (metres), the signer's key and the member key
+    # the verdict rested on (._verdict.basis).
+    *("report", "cell", "signer", "basis"),
 )
+#: What a "reopened" record replaces of an item: everything the item was
+#: opened to; never the handler's marks (read, grades, tags, forwards).
+_REOPENED = tuple(f for f in _ITEM_FIELDS if f != "id")
 #: What a record may leave out: a rejected or damaged item has no text, a
 #: file has none either. (An explicit NULL in those NOT NULL columns would
 #: make the row fail; see :data:`_INSERT_ITEM`.)
@@ -106,6 +120,15 @@ _TOKEN_CATEGORIES = ("L", "N", "Co")
 #: a seized server labelling forgeries "out" must not hide them from the count.
 _OURS = frozenset({"out"})
 _REJECTED = "rejected"
+#: The per-contact summary; ``which`` is one of two constant conditions.
+_RECOUNT = (
+    "UPDATE contacts SET total = s.total, unread = s.unread, last_seq = s.last_seq, "
+    "last_day = s.last_day FROM (SELECT contact, count(*) AS total, "
+    "sum(read = 0 AND (direction NOT IN ('out') OR standing = 'rejected')) AS unread, "
+    "max(seq) AS last_seq, "
+    "max(day) AS last_day FROM items WHERE {which} GROUP BY contact) AS s "
+    "WHERE contacts.id = s.contact"
+)
 
 
 @dataclass(frozen=True)
@@ -146,6 +169,10 @@ class ItemRow:
     credibility: str | None
     tags: tuple[str, ...]
     forwarded: tuple[str, ...]
+    report: str | None
+    cell: int | None
+    signer: str | None
+    basis: str | None
 
     @property
     def place(self) -> tuple[float, float] | None:
@@ -321,15 +348,12 @@ class Library:
             [(c, pseudonym(self._compartment, c)) for c in new],
         )
 
-    def _recount(self) -> None:
-        self._db.execute(
-            "UPDATE contacts SET total = s.total, unread = s.unread, last_seq = s.last_seq, "
-            "last_day = s.last_day FROM (SELECT contact, count(*) AS total, "
-            "sum(read = 0 AND (direction NOT IN ('out') OR standing = 'rejected')) AS unread, "
-            "max(seq) AS last_seq, "
-            "max(day) AS last_day FROM items WHERE contact IS NOT NULL GROUP BY contact) AS s "
-            "WHERE contacts.id = s.contact"
-        )
+    def _recount(self, contact: str | None = None) -> None:
+        """The per-contact summary, of every contact or of ``contact``."""
+        if contact is None:
+            self._db.execute(_RECOUNT.format(which="contact IS NOT NULL"))
+        else:
+            self._db.execute(_RECOUNT.format(which="contact = ?"), (contact,))
 
     # -- records in ------------------------------------------------------
 
@@ -366,6 +390,38 @@ class Library:
                 "last_seq = max(last_seq, ?), last_day = max(last_day, ?) WHERE id = ?",
                 (unread, record.get("seq", 0), record.get("day", ""), contact),
             )
+
+    def _apply_reopened(self, record: Mapping[str, Any]) -> None:
+        values = dict(zip(_ITEM_FIELDS, _item_values(record), strict=True))
+        found = self._db.execute(
+            "SELECT n, contact, text, name FROM items WHERE id = ?", (values["id"],)
+        ).fetchone()
+        if found is None:
+            self._apply_item(record)
+            return
+        n, contact, text, name = found
+        indexed = not self._defer and (n <= self._searched or n > self._search_upto)
+        if indexed:
+            # A contentless index forgets a row only when told what it held.
+            self._db.execute(
+                "INSERT INTO search (search, rowid, text, name) VALUES ('delete', ?, ?, ?)",
+                (n, _fold(text), _fold(name)),
+            )
+        assignments = ", ".join(f"{f} = ?" for f in _REOPENED)
+        self._db.execute(
+            f"UPDATE items SET {assignments} WHERE n = ?",  # noqa: S608 (constant names)
+            [*(values[f] for f in _REOPENED), n],
+        )
+        if indexed:
+            self._db.execute(
+                "INSERT INTO search (rowid, text, name) VALUES (?, ?, ?)",
+                (n, _fold(values["text"]), _fold(values["name"])),
+            )
+        for touched in {contact, values["contact"]} - {None}:
+            # Zeroed first: a contact left with no item has no row to count.
+            self._contact(touched)
+            self._db.execute("UPDATE contacts SET total = 0, unread = 0 WHERE id = ?", (touched,))
+            self._recount(touched)
 
     def _apply_state(self, record: Mapping[str, Any]) -> None:
         contact = str(record["contact"])
@@ -460,6 +516,23 @@ class Library:
     # -- queries ---------------------------------------------------------
 
     @_serialized
+    def seqs(self) -> dict[str, int]:
+        """Every item's id and the seq it was last opened under."""
+        return dict(self._db.execute("SELECT id, seq FROM items").fetchall())
+
+    @_serialized
+    def judged(self, kinds: frozenset[str]) -> list[tuple[str, str, str | None, str | None, str]]:
+        """(id, kind, contact, signer, basis) of the items of ``kinds``: what
+        a member's item was judged on, to tell which to judge again."""
+        marks = ", ".join("?" * len(kinds))
+        rows = self._db.execute(
+            "SELECT id, kind, contact, signer, coalesce(basis, '') FROM items "  # noqa: S608
+            f"WHERE kind IN ({marks})",
+            sorted(kinds),
+        ).fetchall()
+        return [tuple(row) for row in rows]
+
+    @_serialized
     def has_item(self, item_id: str) -> bool:
         found = self._db.execute("SELECT 1 FROM items WHERE id = ?", (item_id,)).fetchone()
         return found is not None
@@ -489,7 +562,7 @@ class Library:
     _ITEM_SELECT = (
         "SELECT items.id, seq, contact, direction, day, kind, time, standing, verdict, "
         "items.text, items.name, size, image, lat, lon, source, error, read, credibility, "
-        "tags, forwarded FROM items"
+        "tags, forwarded, report, cell, signer, basis FROM items"
     )
 
     def _rows(self, sql: str, args: list[Any]) -> list[ItemRow]:

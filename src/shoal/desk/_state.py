@@ -6,6 +6,7 @@
                          the newest command-key serial seen
     DIR/index.json       synced items' metadata, the cursor, contacts
     DIR/items/<id>.age   synced items: ciphertext, exactly as the server sent
+    DIR/members.age      member keys recorded at vetting (sealed to this desk)
 
 Nothing under DIR is plaintext: items stay encrypted at rest and are
 decrypted in memory (or into an export folder the handler chose). Ids that
@@ -65,6 +66,11 @@ class Layout:
 
     def item_path(self, item_id: str) -> Path:
         return self.items / f"{check_id(item_id, 'item')}.age"
+
+    @property
+    def members(self) -> Path:
+        """The member keys recorded at vetting, sealed to this desk (:mod:`._members`)."""
+        return self.root / "members.age"
 
     @property
     def lifecycle(self) -> Path:
@@ -195,6 +201,9 @@ class Index:
     cursor: int = 0
     items: tuple[ItemMeta, ...] = ()
     contacts: Mapping[str, ContactMeta] = field(default_factory=dict)
+    #: Items that arrived sealed to an epoch older than the current one,
+    #: still to be re-sealed (:mod:`._reseal`).
+    late: tuple[str, ...] = ()
 
     def item(self, item_id: str) -> ItemMeta:
         found = next((i for i in self.items if i.item_id == item_id), None)
@@ -257,7 +266,11 @@ def load_index(layout: Layout) -> Index:
             raise NotReadyError("unsupported index.json version")
         items = tuple(ItemMeta.from_json(i) for i in value["items"])
         contacts = (ContactMeta.from_json(c) for c in value["contacts"])
-        return Index(_int(value["cursor"], "cursor"), items, {c.contact_id: c for c in contacts})
+        # Absent from an index written before late items were re-sealed.
+        late = tuple(check_id(i, "item") for i in value.get("late", []))
+        return Index(
+            _int(value["cursor"], "cursor"), items, {c.contact_id: c for c in contacts}, late
+        )
     except (KeyError, TypeError, ValueError):
         raise NotReadyError(f"{layout.index} is malformed") from None
 
@@ -268,5 +281,6 @@ def save_index(layout: Layout, index: Index) -> None:
         "cursor": index.cursor,
         "items": [i.to_json() for i in index.items],
         "contacts": [c.to_json() for c in index.contacts.values()],
+        "late": list(index.late),
     }
     trusted.write_json(layout.index, value)

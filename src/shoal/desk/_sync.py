@@ -12,13 +12,23 @@ The steps, each safe to interrupt:
    from the compartment still keeps the newer epoch, so it cannot be
    rolled back to one that lists it;
 3. page through new items after the cursor: each blob is streamed to a
-   temporary file, fsynced and renamed to ``items/<id>.age`` (ciphertext,
-   never decrypted here), and the index and cursor are saved after every
-   page, so a cut connection costs at most one page;
-4. fetch the contacts seen, pinning each one's recipient on first sight;
-5. tell the server how far this desk holds the compartment (retention
+   temporary file, fsynced and renamed to ``items/<id>.age`` (ciphertext:
+   what the steps below decrypt stays in memory), and the index and cursor
+   are saved after every page, so a cut connection costs at most one page;
+4. fetch the contacts seen, pinning each one's recipient on first sight,
+   and read their lifecycle records (:mod:`._vetting`), which keep the
+   member keys recorded at vetting current (:mod:`._members`);
+5. open the items filed under no contact: a member's duress alarm is one
+   (the server must not learn whose device was seized), matched to the
+   member whose recorded key signed it, and always an alarm among the
+   report's warnings — forged ones too;
+6. re-seal the late items this desk can open (:mod:`._reseal`), then page
+   once more: the server lists them again under a new seq, and the desk
+   takes them back in place of the ciphertext it held (an item id already
+   held, arriving again, is never a second item);
+7. tell the server how far this desk holds the compartment (retention
    deletes only what every current handler's desk holds);
-6. check the audit log (:func:`._audit.check_log`): its head against the
+8. check the audit log (:func:`._audit.check_log`): its head against the
    checkpoint this desk saw, then the compartment's new entries; what it
    finds is an alarm among the report's warnings.
 
@@ -35,14 +45,19 @@ removed handler, say. The desk keeps the item and raises an alarm.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
 from typing import Protocol
 
 from .. import crypto, trusted
+from . import _lifecycle as lifecycle
+from . import _members as members
+from . import _vetting as vetting
 from ._api import HandlerAPI
 from ._audit import check_log
+from ._reseal import Back, Outcome, envelope_of, is_late, reseal, take_back
 from ._state import (
     ContactMeta,
     Index,
@@ -54,7 +69,8 @@ from ._state import (
     save_index,
 )
 from ._trust import OrgDocument, Trust, accept
-from .errors import NotReadyError, ServerError, TrustError
+from ._verdict import ALARM, DURESS, Standing, judge, owner
+from .errors import ItemError, NotReadyError, ServerError, TrustError
 
 
 class Progress(Protocol):
@@ -71,6 +87,9 @@ class SyncReport:
     new_items: int
     contacts: int
     warnings: tuple[str, ...]
+    #: The lifecycle records read, by contact (the UI keeps them).
+    states: Mapping[str, lifecycle.Record] = dataclasses.field(default_factory=dict)
+    resealed: int = 0
 
 
 def connect(api: HandlerAPI, layout: Layout, keystore: crypto.Keystore, *, now: datetime) -> Trust:
@@ -149,26 +168,196 @@ def sync(
     trusted.make_private_dir(layout.items)
     index = load_index(layout)
     before = len(index.items)
-    seen_contacts: set[str] = set()
-    alarms: list[str] = []
-    while True:
-        page = api.items(index.cursor)
-        progress.expect(len(page.items))
-        index = _store_page(api, layout, index, page.items, progress)
-        alarms += [_stanza_alarm(layout, trust, item) for item in page.items]
-        seen_contacts.update(i.contact for i in page.items if i.contact is not None)
-        if not page.more:
-            break
-    index, warnings = _refresh_contacts(api, index, seen_contacts)
+    pages = _Pages(api, layout, keystore, trust, progress)
+    index = pages.fetch(index)
+    index, warnings = _refresh_contacts(api, index, pages.contacts)
+    save_index(layout, index)
+    states, refused = _read_states(api, layout, keystore, trust, pages.contacts)
+    alarms = _duress(
+        api, layout, keystore, trust, index=index, arrived=pages.arrived, states=states
+    )
+    late = bool(index.late)
+    index, resealed, failed = _reseal_late(api, layout, keystore, trust, index)
+    if late:
+        index = pages.fetch(index)  # what was re-sealed comes back under a new seq
     save_index(layout, index)
     api.synced(index.cursor)
     log_alarms = check_log(api, layout, trust, keystore)
     return SyncReport(
         trust.current.number,
         len(index.items) - before,
-        len(seen_contacts),
-        tuple(a for a in alarms if a) + tuple(warnings) + tuple(log_alarms),
+        len(pages.contacts),
+        (*alarms, *pages.alarms, *warnings, *refused, *failed, *log_alarms),
+        states,
+        resealed,
     )
+
+
+class _Pages:
+    """Pages through the items after the cursor, storing each page; what
+    it met is kept for the steps after it."""
+
+    def __init__(
+        self,
+        api: HandlerAPI,
+        layout: Layout,
+        keystore: crypto.Keystore,
+        trust: Trust,
+        progress: Progress,
+    ) -> None:
+        self._api = api
+        self._layout = layout
+        self._identities = list(keystore.identities)
+        self._trust = trust
+        self._progress = progress
+        self.contacts: set[str] = set()
+        #: Items stored for the first time, or taken back re-sealed where
+        #: the copy held never opened here: what this desk has not read.
+        self.arrived: list[ItemMeta] = []
+        self.alarms: list[str] = []
+
+    def fetch(self, index: Index) -> Index:
+        while True:
+            page = self._api.items(index.cursor)
+            self._progress.expect(len(page.items))
+            index, kept = self._store(index, page.items)
+            self.alarms += [a for i in kept if (a := _stanza_alarm(self._layout, self._trust, i))]
+            self.contacts.update(i.contact for i in page.items if i.contact is not None)
+            if not page.more:
+                return index
+
+    def _store(self, index: Index, items: tuple[ItemMeta, ...]) -> tuple[Index, list[ItemMeta]]:
+        held = {i.item_id: i for i in index.items}
+        added: list[ItemMeta] = []
+        late = list(index.late)
+        kept = []
+        for item in items:
+            old = held.get(item.item_id)
+            if old is None:
+                with trusted.PendingFile(self._layout.items) as pending:
+                    self._api.download(item, pending.file)
+                    pending.commit(self._layout.item_path(item.item_id))
+                added.append(item)
+                held[item.item_id] = item
+                kept.append(item)
+                self.arrived.append(item)
+                if is_late(item, self._trust):
+                    late.append(item.item_id)
+            elif item.seq != old.seq:
+                back = take_back(self._api, self._layout, self._identities, old, item)
+                if back is Back.REFUSED:
+                    self.alarms.append(
+                        f"ALARM: the server sent item {item.item_id} again with other content "
+                        "than this desk holds: kept the copy held"
+                    )
+                else:
+                    held[item.item_id] = item
+                    kept.append(item)
+                if back is Back.OPENED:
+                    self.arrived.append(item)  # what it holds is news to this desk
+            self._progress.advance()
+        cursor = max([index.cursor, *(i.seq for i in items)])
+        index = dataclasses.replace(
+            index,
+            cursor=cursor,
+            items=(*(held[i.item_id] for i in index.items), *added),
+            late=tuple(dict.fromkeys(late)),
+        )
+        save_index(self._layout, index)
+        return index, kept
+
+
+def _read_states(
+    api: HandlerAPI,
+    layout: Layout,
+    keystore: crypto.Keystore,
+    trust: Trust,
+    contact_ids: set[str],
+) -> tuple[dict[str, lifecycle.Record], list[str]]:
+    """The lifecycle records of ``contact_ids``; reading one also keeps its
+    member key (:func:`._vetting.current`). A record refused (forged, or
+    older than one seen) is a warning, and the contact is left out."""
+    states = {}
+    refused = []
+    for contact_id in sorted(contact_ids):
+        try:
+            states[contact_id] = vetting.current(api, layout, keystore, trust, contact_id)
+        except ItemError as exc:
+            refused.append(str(exc))
+    return states, refused
+
+
+def _duress(
+    api: HandlerAPI,
+    layout: Layout,
+    keystore: crypto.Keystore,
+    trust: Trust,
+    *,
+    index: Index,
+    arrived: list[ItemMeta],
+    states: dict[str, lifecycle.Record],
+) -> list[str]:
+    """An alarm for every duress signal among ``arrived``, naming the member
+    whose recorded key signed it — or saying it is forged.
+
+    The server files alarms under no contact, so the desk tries each one
+    against every member key it knows; one that matches none sends it to
+    read every contact's record once (a key may have been recorded on
+    another desk since this one last read it) before calling it forged:
+    a real alarm must not be dismissed for want of a look.
+    """
+    signals = []
+    identities = list(keystore.identities)
+    for item in arrived:
+        if item.contact is not None or item.direction != "in":
+            continue
+        try:
+            envelope = envelope_of(layout.item_path(item.item_id), identities)
+        except (OSError, crypto.CryptoError, UnicodeError):
+            continue  # not ours, or damaged: `shoal desk list` says which
+        if envelope.header.get("kind") == ALARM:
+            signals.append((item, envelope))
+    alarms = []
+    known = members.load(layout, identities)
+    if any(owner(e.signer, known) is None for _, e in signals):
+        for contact_id in sorted(set(index.contacts) - set(states)):
+            try:
+                states[contact_id] = vetting.current(api, layout, keystore, trust, contact_id)
+            except ItemError:
+                continue  # refused: that contact's key is not learnt from it
+            except ServerError as exc:
+                if exc.status != HTTPStatus.NOT_FOUND:
+                    raise  # (404: a contact deleted from the server since)
+        known = members.load(layout, identities)
+    for item, envelope in signals:
+        verdict = judge(envelope.header, envelope.signer, trust, contact=None, members=known)
+        if verdict.standing is Standing.REJECTED:
+            alarms.append(f"ALARM: item {item.item_id}, a duress alarm: {verdict.text}")
+        else:
+            member = owner(envelope.signer, known)
+            alarms.append(f"ALARM: {DURESS}: contact {member} (item {item.item_id})")
+    return alarms
+
+
+def _reseal_late(
+    api: HandlerAPI, layout: Layout, keystore: crypto.Keystore, trust: Trust, index: Index
+) -> tuple[Index, int, list[str]]:
+    """Re-seal every late item this desk can; how many, and warnings."""
+    held = {i.item_id: i for i in index.items}
+    resealed = 0
+    warnings = []
+    for item_id in index.late:
+        item = held.get(item_id)
+        outcome = Outcome.NOT_OURS if item is None else reseal(api, layout, keystore, trust, item)
+        if outcome is Outcome.RESEALED:
+            resealed += 1
+        elif outcome in (Outcome.REFUSED, Outcome.FAILED):
+            warnings.append(f"late item {item_id} was not re-sealed: {outcome.value}")
+        # Done with it whatever the outcome: only an exception (the
+        # transport, a server failing) leaves it for the next sync.
+        index = dataclasses.replace(index, late=tuple(i for i in index.late if i != item_id))
+        save_index(layout, index)
+    return index, resealed, warnings
 
 
 def _stanza_alarm(layout: Layout, trust: Trust, item: ItemMeta) -> str:
@@ -201,25 +390,6 @@ def _stanza_alarm(layout: Layout, trust: Trust, item: ItemMeta) -> str:
             "(a server encrypting to other keys, such as a removed handler's)"
         )
     return ""
-
-
-def _store_page(
-    api: HandlerAPI, layout: Layout, index: Index, items: tuple[ItemMeta, ...], progress: Progress
-) -> Index:
-    known = {i.item_id for i in index.items}
-    added = []
-    for item in items:
-        if item.item_id not in known:
-            with trusted.PendingFile(layout.items) as pending:
-                api.download(item, pending.file)
-                pending.commit(layout.item_path(item.item_id))
-            added.append(item)
-            known.add(item.item_id)
-        progress.advance()
-    cursor = max([index.cursor, *(i.seq for i in items)])
-    index = dataclasses.replace(index, cursor=cursor, items=(*index.items, *added))
-    save_index(layout, index)
-    return index
 
 
 def _refresh_contacts(

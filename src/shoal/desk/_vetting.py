@@ -5,7 +5,9 @@ The record lives on the server, sealed to the compartment and signed
 (:mod:`._lifecycle`); this desk remembers the newest step it saw of each
 contact (``DIR/lifecycle.json``) and refuses a server that shows an older
 one. A move is signed and stored, then recorded in the audit log; moving to
-"cut" also cuts ties on the server.
+"cut" also cuts ties on the server. Every record read or made here passes
+its member key, if any, to :mod:`._members`, which member reports are
+judged against.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import datetime
 from .. import crypto, org, trusted
 from . import _audit as audit
 from . import _lifecycle as lifecycle
+from . import _members as members
 from ._api import HandlerAPI
 from ._state import Layout
 from ._trust import Trust
@@ -58,6 +61,7 @@ def current(
         newest_seen=seen.get(contact_id, 0),
     )
     _remember_step(layout, contact_id, record.seq)
+    members.remember(layout, keystore, contact_id, record.member_key)
     return record
 
 
@@ -84,6 +88,7 @@ def move_contact(
     moved = lifecycle.move(record, to, reason, handler=handler, now=now, key=key)
     api.put_state(contact_id, lifecycle.seal_record(moved, trust.current, keystore.signing_key))
     _remember_step(layout, contact_id, moved.seq)
+    members.remember(layout, keystore, contact_id, moved.member_key)
     if moved.state is lifecycle.State.CUT:
         api.cut(contact_id)
     return Moved(record, moved)

@@ -8,21 +8,25 @@ the references are dropped and the in-memory database closed).
 
 Items are decrypted once, when they are first indexed after a sync
 (:meth:`Workbench.index_new`), into vault records (:mod:`._vault`); from
-then on reading, searching and listing use the index only. Files are
-decrypted again, streaming, each time they are opened or exported.
+then on reading, searching and listing use the index only. An item is
+opened again only when it came back re-sealed (a new seq), or when its
+verdict rested on member keys that have changed since (a key recorded at
+vetting after the reports it vouches for: :meth:`Workbench.rejudge`).
+Files are decrypted again, streaming, each time they are opened or exported.
 Methods that talk to the server open their own connection and log in
 afresh (:func:`._sync.connect`), as the command line does.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import io
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,26 +36,41 @@ import httpx
 from .. import crypto, org, trusted
 from . import _audit as audit
 from . import _lifecycle as lifecycle
+from . import _members as members
 from . import _vetting as vetting
 from ._api import HandlerAPI
 from ._application import KIND as APPLICATION
 from ._export import ExportFile, ExportReport, export_reports
 from ._grading import credibility, reliability
 from ._imaging import MAX_INPUT, CleanImage, ImageRefused, sanitize_image, sniff_image
-from ._items import READ_SIZE, TEXT_KINDS, open_item
+from ._items import READ_SIZE, TEXT_KINDS, open_item, place_of, report_of
 from ._library import ItemRow, Library
 from ._reply import seal_reply
 from ._state import Config, ItemMeta, Layout, load_config, load_index
 from ._sync import Progress, SyncReport, connect, sync
 from ._trust import OrgDocument, Trust, partner_epoch
 from ._vault import Vault
-from ._verdict import Standing, judge, judge_forward
+from ._verdict import (
+    ALARM,
+    DURESS,
+    MEMBER_KINDS,
+    REPORT,
+    REPORT_FILE,
+    Standing,
+    basis,
+    judge,
+    judge_forward,
+    key_text,
+    shown_kind,
+    thread,
+)
 from .errors import DeskError, ForwardRefusedError, ItemError, NotReadyError
 
 TIMEOUT = httpx.Timeout(60.0, connect=30.0)
 FORWARD = "forward"
 #: Kinds whose content is kept in the index (and searched): small by
-#: construction (the server keeps at most 256 KiB of a message).
+#: construction (the server keeps at most 256 KiB of a message; a report's
+#: text beyond :data:`KEEP_CAP` is not kept: export it instead).
 KEPT_KINDS = TEXT_KINDS | {APPLICATION, FORWARD}
 #: Content held while an item of unknown kind is decrypted: messages are at
 #: most 256 KiB; beyond this it is a file, whose content is not kept.
@@ -78,23 +97,6 @@ class _Head(io.RawIOBase):
         if len(self.head) < self._keep:
             self.head += bytes(data)[: self._keep - len(self.head)]
         return size
-
-
-@dataclass(frozen=True)
-class Place:
-    lat: float
-    lon: float
-
-
-def _place(header: dict[str, Any]) -> Place | None:
-    value = header.get("place")
-    if not isinstance(value, dict):
-        return None
-    lat, lon = value.get("lat"), value.get("lon")
-    ok = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lat, lon))
-    if not ok or not (-90 <= lat <= 90 and -180 <= lon <= 180):  # type: ignore[operator]
-        return None
-    return Place(float(lat), float(lon))  # type: ignore[arg-type]
 
 
 def _damaged(why: str) -> dict[str, Any]:
@@ -128,6 +130,9 @@ class Workbench:
         self.lock = threading.RLock()
         self._closed = False
         self.library = self._load()
+        if self.synced_once:
+            # Keys the command line learnt since the last unlock.
+            self.rejudge()
         self._index_in_background()
 
     @classmethod
@@ -200,26 +205,38 @@ class Workbench:
                     self.library = self._load()
                 self._index_in_background()
             touched = self.index_new(indexing, _Senders(api, self.config.root_key, self.trust))
-            self._refresh_states(api, touched)
+            self._remember([_state_record(r) for r in report.states.values()])
+            self._refresh_states(api, touched - set(report.states))
+        self.rejudge()
         with self.lock:
             if self.vault.needs_compaction:
                 self.vault.compact(self.library.snapshot())
         return report
 
     def index_new(self, progress: Progress, senders: EpochOf | None = None) -> set[str]:
-        """Decrypt every synced item not indexed yet into vault records;
-        the contacts they belong to."""
+        """Decrypt every synced item not indexed yet into vault records, and
+        again every one that came back re-sealed (another seq); the
+        contacts they belong to."""
         with self.lock:
-            new = [m for m in load_index(self.layout).items if not self.library.has_item(m.item_id)]
-        progress.expect(len(new))
+            seqs = self.library.seqs()
+        todo = [m for m in load_index(self.layout).items if seqs.get(m.item_id) != m.seq]
+        progress.expect(len(todo))
+        return self._index(todo, senders or _no_senders, seqs, progress)
+
+    def _index(
+        self, todo: list[ItemMeta], senders: EpochOf, seqs: dict[str, int], progress: Progress
+    ) -> set[str]:
         touched: set[str] = set()
         trust = self.trust
-        for start in range(0, len(new), INDEX_BATCH):
+        known = members.load(self.layout, self.keystore.identities)
+        for start in range(0, len(todo), INDEX_BATCH):
             records = []
-            for meta in new[start : start + INDEX_BATCH]:
-                records.append(self._digest(meta, trust, senders or _no_senders))
-                if meta.contact is not None:
-                    touched.add(meta.contact)
+            for meta in todo[start : start + INDEX_BATCH]:
+                record = self._digest(meta, trust, senders, known)
+                if meta.item_id in seqs:
+                    record = {**record, "t": "reopened"}
+                records.append(record)
+                touched.update(c for c in (meta.contact, record.get("contact")) if c)
                 progress.advance()
             with self.lock:
                 self.vault.append(records)
@@ -227,7 +244,34 @@ class Workbench:
                     self.library.apply(record)
         return touched
 
-    def _digest(self, meta: ItemMeta, trust: Trust, senders: EpochOf) -> dict[str, Any]:
+    def rejudge(self) -> int:
+        """Open again every member's item whose verdict rested on other
+        member keys than this desk now knows; how many."""
+        known = members.load(self.layout, self.keystore.identities)
+        with self.lock:
+            rows = self.library.judged(MEMBER_KINDS)
+            seqs = self.library.seqs()
+        # A member signs many reports with one key: each parsed once
+        # (about 50 ms for 100,000 reports, where parsing each took 250).
+        signers = {text: _key(text) for text in {row[3] for row in rows}}
+        stale = {
+            item_id
+            for item_id, kind, contact, signer, judged in rows
+            if basis(kind, signers[signer], known, contact=contact) != judged
+        }
+        if not stale:
+            return 0
+        todo = [m for m in load_index(self.layout).items if m.item_id in stale]
+        self._index(todo, _no_senders, seqs, _Quiet())
+        return len(todo)
+
+    def _digest(
+        self,
+        meta: ItemMeta,
+        trust: Trust,
+        senders: EpochOf,
+        known: dict[str, crypto.VerifyKey],
+    ) -> dict[str, Any]:
         record: dict[str, Any] = {
             "t": "item",
             "id": meta.item_id,
@@ -257,8 +301,14 @@ class Workbench:
                 **_damaged("it cannot be decrypted: damaged, or not encrypted to this desk"),
             }
         header = dict(envelope.header)
-        kind = header.get("kind")
-        kind = kind if isinstance(kind, str) and kind.isidentifier() else "?"
+        kind = shown_kind(header.get("kind"), "?")
+        signer = envelope.signer
+        if kind in MEMBER_KINDS:
+            record.update(
+                contact=thread(header, signer, known, contact=meta.contact),
+                signer=None if signer is None else key_text(signer),
+                basis=basis(kind, signer, known, contact=meta.contact),
+            )
         if meta.direction == "forwarded":
             door = header.get("from_door")
             verdict = judge_forward(
@@ -268,23 +318,11 @@ class Workbench:
                 compartment=trust.compartment_id,
             )
         else:
-            verdict = judge(header, envelope.signer, trust, contact=meta.contact)
+            verdict = judge(header, signer, trust, contact=meta.contact, members=known)
         record.update(kind=kind, standing=verdict.standing.value, verdict=verdict.text)
         if verdict.standing is Standing.REJECTED:
             return record  # nothing of a forged item is worth keeping
-        time = header.get("time")
-        record["time"] = time if isinstance(time, str) and len(time) <= 40 else None
-        place = _place(header)
-        if place is not None:
-            record.update(lat=place.lat, lon=place.lon)
-        name = header.get("name")
-        if isinstance(name, str):
-            record["name"] = name[:1000]
-        record["size"] = envelope.length
-        if kind in KEPT_KINDS and not (kind == FORWARD and isinstance(name, str)):
-            record["text"] = content.decode("utf-8", errors="replace")
-        else:
-            record["image"] = sniff_image(head)
+        record.update(_shown(header, kind, envelope.length, head, content))
         if meta.direction == "forwarded":
             record["source"] = _provenance(header)
         return record
@@ -403,6 +441,7 @@ class Workbench:
             _, alarms = audit.record(
                 api, self.layout, trust, self.keystore, moved.action(), now=now
             )
+        self.rejudge()  # a key recorded now vouches for what came before it
         return moved, alarms
 
     def refresh_state(self, contact_id: str) -> lifecycle.Record:
@@ -410,6 +449,7 @@ class Workbench:
             trust = self._online(api)
             record = vetting.current(api, self.layout, self.keystore, trust, contact_id)
         self._remember([_state_record(record)])
+        self.rejudge()
         return record
 
     def forward_doors(self) -> list[str]:
@@ -525,6 +565,7 @@ class Workbench:
         """Selected reports, their files and a signed manifest, into ``target``."""
         reports = []
         trust = self.trust
+        known = members.load(self.layout, self.keystore.identities)
         for item_id in item_ids:
             row = self._item(item_id)
             if row.standing == Standing.REJECTED.value or row.error:
@@ -541,6 +582,7 @@ class Workbench:
                         trust,
                         meta,
                         out,
+                        members=known,
                     )
 
                 files = (ExportFile(row.item_id, row.name or "file", row.size, write),)
@@ -569,6 +611,26 @@ EpochOf = Callable[[str], "org.Epoch | None"]
 
 def _no_senders(door: str) -> org.Epoch | None:
     return None
+
+
+class _Quiet:
+    """No progress shown: judging again is a handful of items."""
+
+    def expect(self, count: int) -> None:
+        pass
+
+    def advance(self) -> None:
+        pass
+
+
+def _key(text: str | None) -> crypto.VerifyKey | None:
+    """A signer's key as the index keeps it (base64), or None."""
+    if text is None:
+        return None
+    try:
+        return crypto.VerifyKey(base64.b64decode(text, validate=True))
+    except (binascii.Error, ValueError, crypto.CryptoError):
+        return None
 
 
 class _Senders:
@@ -618,6 +680,33 @@ def _state_record(record: lifecycle.Record) -> dict[str, Any]:
         "steps": json.dumps([s.to_json() for s in record.steps], ensure_ascii=False),
         "member_key": record.member_key,
     }
+
+
+def _shown(
+    header: dict[str, Any], kind: str, length: int, head: bytes, content: bytes
+) -> dict[str, Any]:
+    """What the index keeps of an acceptable item: time, place, text or
+    file name, the report it belongs to."""
+    shown: dict[str, Any] = {"size": length}
+    time = header.get("time")
+    shown["time"] = time if isinstance(time, str) and len(time) <= 40 else None
+    place = place_of(header)
+    if place is not None:
+        shown.update(lat=place.lat, lon=place.lon, cell=place.cell)
+    if kind in (REPORT, REPORT_FILE):
+        shown["report"] = report_of(header)
+    name = header.get("name")
+    if isinstance(name, str):
+        shown["name"] = name[:1000]
+    if kind == ALARM:
+        shown["text"] = DURESS
+    elif kind in KEPT_KINDS and not (kind == FORWARD and isinstance(name, str)):
+        shown["text"] = content.decode("utf-8", errors="replace")
+        if length >= KEEP_CAP:  # not held while decrypting: say so, never show it empty
+            shown["text"] = f"[{length} bytes of text: too long to keep here; export it to read it]"
+    else:
+        shown["image"] = sniff_image(head)
+    return shown
 
 
 def _provenance(header: dict[str, Any]) -> str:

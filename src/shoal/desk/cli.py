@@ -25,12 +25,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from .. import crypto, org, trusted
 from . import _audit as audit
 from . import _lifecycle as lifecycle
+from . import _members as members
 from . import _vetting as vetting
 from ._api import HandlerAPI
 from ._application import INITIAL_STATE, parse_application
 from ._application import KIND as APPLICATION
 from ._export_cli import verify_manifest_command
-from ._items import TEXT_KINDS, Opened, export_name, open_item
+from ._items import TEXT_KINDS, Opened, export_name, open_item, place_of, report_of
 from ._reply import seal_reply
 from ._state import (
     Config,
@@ -44,6 +45,7 @@ from ._state import (
 )
 from ._sync import connect, sync
 from ._trust import Trust
+from ._verdict import ALARM, MEMBER_KEY, REPORT, REPORT_FILE
 from .errors import DeskError, ItemError, NotReadyError
 
 #: Tor is slow: generous timeouts, but never none, so a dead server ends a sync.
@@ -199,10 +201,12 @@ def sync_command(folder: Path, passphrase_file: Path | None) -> None:
         f"Epoch {report.epoch}: {report.new_items} new item(s), "
         f"{report.contacts} contact(s) refreshed."
     )
+    if report.resealed:
+        click.echo(f"{report.resealed} late item(s) re-sealed to epoch {report.epoch}.")
 
 
 def _describe(meta: ItemMeta, opened: Opened) -> str:
-    contact = meta.contact or "-"
+    contact = opened.contact or "-"
     # Every part is checked already (ids, day, kind); made printable all the
     # same, as the one line both `list` and `read` show.
     return _printable(
@@ -218,9 +222,11 @@ def list_command(folder: Path, passphrase_file: Path | None) -> None:
     layout = Layout(folder)
     keystore = _unlock(layout, passphrase_file)
     trust = load_config(layout).trust()
+    known = members.load(layout, keystore.identities)
     for meta in sorted(load_index(layout).items, key=lambda i: i.seq):
         try:
-            opened = open_item(layout.item_path(meta.item_id), keystore.identities, trust, meta)
+            path = layout.item_path(meta.item_id)
+            opened = open_item(path, keystore.identities, trust, meta, members=known)
         except ItemError as exc:
             click.echo(f"{meta.item_id}  {meta.day}  ERROR: {exc}")
             continue
@@ -232,20 +238,23 @@ def list_command(folder: Path, passphrase_file: Path | None) -> None:
 @trusted.passphrase_file_option
 @click.argument("item_id")
 def read(folder: Path, passphrase_file: Path | None, item_id: str) -> None:
-    """Show a message, reply or offer of services; for a file, its name and size."""
+    """Show a message, reply, report or offer of services; for a file, its name and size."""
     layout = Layout(folder)
     keystore = _unlock(layout, passphrase_file)
     trust = load_config(layout).trust()
+    known = members.load(layout, keystore.identities)
     meta = load_index(layout).item(item_id)
     path = layout.item_path(meta.item_id)
-    opened = open_item(path, keystore.identities, trust, meta)
+    opened = open_item(path, keystore.identities, trust, meta, members=known)
     if not opened.verdict.acceptable:
         raise ItemError(f"item {item_id}: {opened.verdict.text}; not shown")
     click.echo(_describe(meta, opened))
+    if opened.kind in {REPORT, REPORT_FILE}:
+        _report_lines(layout, keystore, trust, meta, opened, known=known)
     if opened.kind in TEXT_KINDS or opened.kind == APPLICATION:
         # Opened a second time, into memory: only text items, which are small.
         content = io.BytesIO()
-        open_item(path, keystore.identities, trust, meta, content)
+        open_item(path, keystore.identities, trust, meta, content, members=known)
         click.echo(f"time: {_printable(str(opened.header.get('time', '?')))}")
         if opened.kind == APPLICATION:
             click.echo(f"contact state: {INITIAL_STATE} (no decision recorded yet)\n")
@@ -254,9 +263,53 @@ def read(folder: Path, passphrase_file: Path | None, item_id: str) -> None:
         else:
             click.echo("")
             click.echo(_printable(content.getvalue().decode("utf-8", errors="replace")))
-    else:
+    elif opened.kind not in {MEMBER_KEY, ALARM}:  # their line says everything
         name = _printable(str(opened.header.get("name", "?")))
         click.echo(f"file {name!r}, {opened.length} bytes: `shoal desk export` writes it out")
+
+
+def _report_lines(
+    layout: Layout,
+    keystore: crypto.Keystore,
+    trust: Trust,
+    meta: ItemMeta,
+    opened: Opened,
+    *,
+    known: dict[str, crypto.VerifyKey],
+) -> None:
+    """A member's report: its place, and the files sent with it (items of
+    the same contact naming the same report id), each with its verdict."""
+    report = report_of(opened.header)
+    place = place_of(opened.header)
+    if place is not None:
+        click.echo(f"place: {place.text}")
+    if opened.kind == REPORT_FILE:
+        click.echo(f"part of report {report or '?'}")
+        return
+    if report is None:
+        return
+    files = []
+    for other in sorted(load_index(layout).items, key=lambda i: i.seq):
+        if other.contact != meta.contact or other.item_id == meta.item_id:
+            continue
+        try:
+            found = open_item(
+                layout.item_path(other.item_id), keystore.identities, trust, other, members=known
+            )
+        except ItemError:
+            continue
+        if found.kind == REPORT_FILE and report_of(found.header) == report:
+            files.append((other, found))
+    parts = opened.header.get("parts")
+    expected = f"{parts - 1}" if isinstance(parts, int) and not isinstance(parts, bool) else "?"
+    click.echo(f"report {report}: {len(files)} of {expected} file(s) arrived")
+    for other, found in files:
+        name = str(found.header.get("name", "?"))
+        click.echo(
+            _printable(
+                f"  file {other.item_id}  {name!r}, {found.length} bytes  {found.verdict.text}"
+            )
+        )
 
 
 @desk.command()
@@ -412,17 +465,37 @@ def _audited(make: Callable[[], audit.Action]) -> audit.Action:
 @click.argument("contact_id")
 @click.argument("to", metavar="STATE", type=click.Choice([s.value for s in lifecycle.State]))
 @click.option("--reason", required=True, help="Why (kept, encrypted, with the step).")
-def move(folder: Path, passphrase_file: Path | None, contact_id: str, to: str, reason: str) -> None:
+@click.option(
+    "--member-key",
+    help="The member's public signing key (base64, as their field client shows it and its "
+    "offer on this desk says), compared with them out of band: at vetting or membership.",
+)
+def move(
+    folder: Path,
+    passphrase_file: Path | None,
+    contact_id: str,
+    to: str,
+    reason: str,
+    *,
+    member_key: str | None,
+) -> None:
     """Move a contact to another state of its lifecycle, signed.
 
     new → in-contact → vetting → member; suspended; cut (final). The record
-    is sealed to the compartment only; moving to "cut" also cuts ties.
+    is sealed to the compartment only; moving to "cut" also cuts ties. A
+    member key recorded here is what their reports are checked against.
     """
-    _move(folder, passphrase_file, contact_id, lifecycle.State(to), reason)
+    _move(folder, passphrase_file, contact_id, lifecycle.State(to), reason, key=member_key)
 
 
 def _move(
-    folder: Path, passphrase_file: Path | None, contact_id: str, to: lifecycle.State, reason: str
+    folder: Path,
+    passphrase_file: Path | None,
+    contact_id: str,
+    to: lifecycle.State,
+    reason: str,
+    *,
+    key: str | None = None,
 ) -> None:
     contact_id = _checked_id(contact_id, "contact")
     layout = Layout(folder)
@@ -432,7 +505,7 @@ def _move(
         trust = connect(api, layout, keystore, now=now)
         try:
             moved = vetting.move_contact(
-                api, layout, keystore, trust, contact_id, to=to, reason=reason, now=now
+                api, layout, keystore, trust, contact_id, to=to, reason=reason, now=now, key=key
             )
         except lifecycle.TransitionError as exc:
             raise click.UsageError(str(exc)) from None
@@ -567,13 +640,16 @@ def export(folder: Path, passphrase_file: Path | None, target: Path) -> None:
     layout = Layout(folder)
     keystore = _unlock(layout, passphrase_file)
     trust = load_config(layout).trust()
+    known = members.load(layout, keystore.identities)
     trusted.make_private_dir(target)
     failed = 0
     for meta in sorted(load_index(layout).items, key=lambda i: i.seq):
         try:
             with trusted.PendingFile(target) as pending:
                 path = layout.item_path(meta.item_id)
-                opened = open_item(path, keystore.identities, trust, meta, pending.file)
+                opened = open_item(
+                    path, keystore.identities, trust, meta, pending.file, members=known
+                )
                 if not opened.verdict.acceptable:
                     raise ItemError(f"item {meta.item_id}: {opened.verdict.text}; not exported")
                 written = target / export_name(meta.item_id, opened)

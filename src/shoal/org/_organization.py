@@ -54,6 +54,19 @@ def root_key_name(org_id: str) -> str:
     return f"shoal/{org_id}/root"
 
 
+def root_fingerprint(root: crypto.NoteVerifier) -> str:
+    """The root key's fingerprint, for members to check by eye or by ear.
+
+    Members are given it out of band (never through Shoal, which a seized
+    server could alter) and the field client refuses a server whose root key
+    does not match. 128 bits of SHA-256 over the whole verifier key (name,
+    id and key), as eight groups of four hex digits: short enough to read
+    out over a phone, far beyond what a forger could match.
+    """
+    digest = hashlib.sha256(str(root).encode()).hexdigest()[:32]
+    return "-".join(digest[i : i + 4] for i in range(0, 32, 4))
+
+
 def command_key_name(org_id: str, serial: int) -> str:
     return f"shoal/{org_id}/command-{serial}"
 

@@ -15,10 +15,14 @@ Modules, one concept each:
   replies a contact may see), ``_spent`` (forms that act once),
   ``_questionnaire`` (a door's offer-of-services form and its answers),
   ``_contacts`` (the service);
+- members (contacts with the field client): ``_uploads`` (resumable uploads
+  of items sealed on the device), ``_members`` (the door's notes, replies
+  as ciphertext), ``_alarms`` (silent alarms stored ahead, released by a
+  token);
 - handlers: ``_handlers`` (the service), ``_audit`` (the audit log: entries
   in a Merkle tree, signed heads, proofs; its routes in ``_audit_api``) and
   ``_audit_key`` (the server's own key: it signs the log's heads, nothing else);
-- HTTP: ``_contact_pages``, ``_contact_api``, ``_handler_api``, with
+- HTTP: ``_contact_pages``, ``_contact_api``, ``_member_api``, ``_handler_api``, with
   ``_bodies`` (bounded bodies), ``_credentials``, ``_models`` (JSON shapes),
   ``_pages`` (templates), ``_i18n`` (languages and catalogs), ``_services``
   (the questionnaire in one language), ``_messages`` (user-facing strings), ``_headers``

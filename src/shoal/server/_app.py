@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from ..store import BlobStore, create_db_engine, session_factory
 from . import _audit_key
+from ._alarms import AlarmService
 from ._audit import AuditLog
 from ._audit_api import audit_api
 from ._chain import NoteCache
@@ -33,9 +34,12 @@ from ._handlers import HandlerService
 from ._headers import SecurityHeaders
 from ._i18n import Catalogs
 from ._intake import Intake
+from ._member_api import member_api
+from ._members import MemberService
 from ._pages import Pages
 from ._questionnaire import load_questionnaires
 from ._sessions import ContactSessions
+from ._uploads import PartFiles, UploadService
 
 PARTIALS_KEPT_SECONDS = 24 * 3600
 
@@ -54,6 +58,7 @@ def create_app(data_dir: Path | str, *, clock: Clock = utc_now) -> FastAPI:
     blobs.clean_partials(older_than=PARTIALS_KEPT_SECONDS)
     doors = Doors(config.root_key, NoteCache(), clock)
     limits = config.limits
+    parts = PartFiles(config.uploads_dir)
     contacts = ContactService(
         db=db,
         doors=doors,
@@ -63,10 +68,18 @@ def create_app(data_dir: Path | str, *, clock: Clock = utc_now) -> FastAPI:
         limits=limits,
         clock=clock,
     )
+    uploads = UploadService(
+        db=db, contacts=contacts, parts=parts, blobs=blobs, limits=limits, clock=clock
+    )
+    # Uploads abandoned two days ago, and part files a crash left behind.
+    uploads.sweep_all()
+    members = MemberService(db=db, contacts=contacts, blobs=blobs, root=config.root_key)
+    alarms = AlarmService(db=db, contacts=contacts, blobs=blobs, limits=limits, clock=clock)
     handlers = HandlerService(
         db=db,
         doors=doors,
         blobs=blobs,
+        parts=parts,
         limits=limits,
         clock=clock,
         retention=timedelta(days=config.retention_days),
@@ -98,6 +111,7 @@ def create_app(data_dir: Path | str, *, clock: Clock = utc_now) -> FastAPI:
     )
     app.include_router(contact_pages(contacts, pages, limits, questionnaires))
     app.include_router(contact_api(contacts, limits))
+    app.include_router(member_api(uploads, members, alarms, limits))
     app.include_router(handler_api(handlers, limits))
     app.include_router(audit_api(audit))
     app.mount("/static", StaticFiles(packages=[("shoal.server", "static")]), name="static")

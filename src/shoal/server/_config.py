@@ -25,6 +25,8 @@ from .errors import ConfigError
 
 CONFIG_NAME = "server.json"
 BLOBS_NAME = "blobs"
+#: ``<upload id>.part`` per resumable upload in progress (ciphertext).
+UPLOADS_NAME = "uploads"
 #: ``<door>.toml`` per compartment that takes offers of services.
 QUESTIONNAIRES_NAME = "questionnaires"
 DATABASE_NAME = "shoal.db"
@@ -47,6 +49,8 @@ class Limits:
     max_part_headers: int = 8
     #: Newest replies decrypted for one page view.
     max_replies_shown: int = 100
+    #: Resumable uploads one contact may hold unfinished at once.
+    max_uploads: int = 8
 
     @classmethod
     def from_json(cls, value: Any) -> Limits:
@@ -76,6 +80,10 @@ class ServerConfig:
     @property
     def blobs_dir(self) -> Path:
         return self.data_dir / BLOBS_NAME
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / UPLOADS_NAME
 
     @property
     def questionnaires_dir(self) -> Path:

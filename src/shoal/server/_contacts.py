@@ -131,7 +131,7 @@ class ContactService:
 
     def check_session(self, door: str, token: str | None) -> ContactSession:
         with self._db() as db:
-            return self._authenticate(db, door, token)[1]
+            return self.authenticate(db, door, token)[1]
 
     def is_own_codename(self, door: str, token: str | None, codename: str) -> bool:
         """Whether ``codename`` is the one of this session's contact.
@@ -140,7 +140,7 @@ class ContactService:
         (practice) or the codename page shown again in another language.
         """
         with self._db() as db:
-            opened, session = self._authenticate(db, door, token)
+            opened, session = self.authenticate(db, door, token)
             contact = db.get(schema.Contact, session.contact_id)
             keys = crypto.derive_contact_keys(
                 codename, opened.organization.salt, opened.organization.key_type
@@ -159,14 +159,19 @@ class ContactService:
     def start_over(self, door: str, token: str | None) -> None:
         """Forget a new contact who lost the codename before using it.
 
-        Only a contact with nothing stored goes: one who has sent anything
-        keeps it (the session just ends), since that is not for a session
-        to destroy.
+        Only a contact with nothing stored goes: one who has sent anything,
+        or begun an upload, keeps it (the session just ends), since that is
+        not for a session to destroy.
         """
         with self._db() as db:
-            _, session = self._authenticate(db, door, token)
+            _, session = self.authenticate(db, door, token)
             self._sessions.end(db, token)
-            used = db.scalar(select(exists().where(schema.Item.contact_id == session.contact_id)))
+            used = db.scalar(
+                select(
+                    exists().where(schema.Item.contact_id == session.contact_id)
+                    | exists().where(schema.Upload.contact_id == session.contact_id)
+                )
+            )
             if not used:
                 db.execute(delete(schema.Contact).where(schema.Contact.id == session.contact_id))
             db.commit()
@@ -240,7 +245,7 @@ class ContactService:
         Deleting what is already gone is not an error (a reload).
         """
         with self._db() as db:
-            opened, session = self._authenticate(db, door, token)
+            opened, session = self.authenticate(db, door, token)
             query = select(schema.Item).where(
                 schema.Item.contact_id == session.contact_id,
                 schema.Item.compartment_id == opened.compartment_id,
@@ -259,7 +264,7 @@ class ContactService:
     def replies(self, door: str, token: str | None) -> list[ShownReply]:
         """The replies this contact may see, oldest first (``_replies.py``)."""
         with self._db() as db:
-            opened, session = self._authenticate(db, door, token)
+            opened, session = self.authenticate(db, door, token)
             items = db.scalars(
                 select(schema.Item)
                 .where(
@@ -280,14 +285,22 @@ class ContactService:
                 shown.append(ShownReply(item.id, text, item.day))
         return shown
 
-    def _authenticate_alone(self, door: str, token: str | None) -> tuple[Door, ContactSession]:
-        """:meth:`_authenticate` in a database session of its own (for a thread)."""
-        with self._db() as db:
-            return self._authenticate(db, door, token)
+    def renew(self, db: Session, token: str | None) -> None:
+        """Restart the session's idle time after a long request (in ``db``'s
+        transaction): however long an upload took, its sender stays in."""
+        self._sessions.renew(db, token)
 
-    def _authenticate(
+    def _authenticate_alone(self, door: str, token: str | None) -> tuple[Door, ContactSession]:
+        """:meth:`authenticate` in a database session of its own (for a thread)."""
+        with self._db() as db:
+            return self.authenticate(db, door, token)
+
+    def authenticate(
         self, db: Session, door: str, token: str | None
     ) -> tuple[Door, ContactSession]:
+        """The open door and the session ``token`` opens there; 401 unless
+        its contact is of this door and not cut, 404 or 503 for the door.
+        The door comes first: a door nobody has is 404 for everyone."""
         opened = self._doors.open(db, door)
         session = self._sessions.open(db, token)
         contact = db.get(schema.Contact, session.contact_id)
@@ -326,8 +339,7 @@ class ContactService:
             if once is not None:
                 spend(db, once, self._clock(), msg.ALREADY_SENT)
             db.add_all(rows)
-            # However long the upload took, its sender stays logged in.
-            self._sessions.renew(db, token)
+            self.renew(db, token)
             db.commit()
         return [row.id for row in rows]
 

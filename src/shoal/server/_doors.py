@@ -23,6 +23,36 @@ from .errors import NotFoundError, UnavailableError
 
 
 @dataclass(frozen=True)
+class OrgNotes:
+    """The signed notes a compartment's desks and members verify."""
+
+    organization: str
+    commands: list[str]
+    epochs: list[str]
+
+
+def org_notes(db: Session, compartment_id: str) -> OrgNotes:
+    """The chain to verify against the root key: organization, command
+    keys, and the epochs of ``compartment_id`` only (need-to-know)."""
+    notes = db.scalars(
+        select(schema.Note)
+        .where(
+            schema.Note.kind.in_((ORGANIZATION, COMMAND))
+            | (schema.Note.compartment_id == compartment_id)
+        )
+        .order_by(schema.Note.kind, schema.Note.number)
+    ).all()
+    organization = [n.body for n in notes if n.kind == ORGANIZATION]
+    if len(organization) != 1:
+        raise UnavailableError(msg.DOOR_CLOSED)
+    return OrgNotes(
+        organization=organization[0],
+        commands=[n.body for n in notes if n.kind == COMMAND],
+        epochs=[n.body for n in notes if n.kind == EPOCH],
+    )
+
+
+@dataclass(frozen=True)
 class Door:
     """A compartment as a request sees it: verified, at one moment."""
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -44,9 +45,18 @@ def _door_in(path: str) -> str | None:
 
 
 def error_answer(
-    request: Request, pages: Pages, status: int, message: str, detail: str = ""
+    request: Request,
+    pages: Pages,
+    status: int,
+    message: str,
+    detail: str = "",
+    *,
+    fields: Mapping[str, str | int] | None = None,
 ) -> Response:
-    """The error page under ``/d/``, JSON elsewhere; in the request's language."""
+    """The error page under ``/d/``, JSON elsewhere; in the request's language.
+
+    ``fields`` go into the JSON beside ``error`` (a resumable upload's
+    ``received``): the pages have none."""
     language = choose(request.query_params.get("lang"), request.headers.get("accept-language"))
     said = pages.catalogs.gettext(language.code, message)
     if detail:
@@ -58,7 +68,7 @@ def error_answer(
         here = request.url.path if request.method == "GET" or door is None else f"/d/{door}/"
         view = View(language, door, here)
         return pages.render("error.html", view, status, message=said)
-    return JSONResponse({"error": said}, status_code=status)
+    return JSONResponse({"error": said, **(fields or {})}, status_code=status)
 
 
 # SQLite says so in words; PostgreSQL by SQLSTATE 53100 (disk_full).
@@ -77,7 +87,9 @@ def is_disk_full(exc: OperationalError) -> bool:
 def install_error_answers(app: FastAPI, pages: Pages) -> None:
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestError)  # registered for RequestError only
-        return error_answer(request, pages, exc.status, exc.message, exc.detail)
+        return error_answer(
+            request, pages, exc.status, exc.message, exc.detail, fields=exc.fields()
+        )
 
     async def invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

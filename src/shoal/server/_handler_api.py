@@ -28,6 +28,7 @@ from ._models import (
     ItemPage,
     OrgOut,
     ReplyCreated,
+    ResealedOut,
     SyncedOut,
     SyncedRequest,
     TokenCreated,
@@ -57,6 +58,12 @@ REPLY_BODY_DOC = age_body_doc("the reply item: a binary age file")
 FORWARD_BODY_DOC = age_body_doc(
     "the forwarded item: a binary age file sealed on the desk to the target "
     "compartment's current epoch (its handlers and command) and signed"
+)
+
+
+RESEAL_BODY_DOC = age_body_doc(
+    "the item re-sealed on the desk: an age file with a stanza for each recipient of "
+    "the compartment's current epoch"
 )
 
 
@@ -162,6 +169,14 @@ def handler_api(service: HandlerService, limits: Limits) -> APIRouter:
     def delete_item(item_id: str, request: Request) -> Response:
         service.delete_item(bearer_token(request), item_id)
         return Response(status_code=204)
+
+    @router.put("/handler/items/{item_id}/sealed", openapi_extra=RESEAL_BODY_DOC)
+    async def reseal(item_id: str, request: Request) -> ResealedOut:
+        """Replace a received item's ciphertext with the same item re-sealed
+        on the desk to the current epoch; it gets a new seq, and its old
+        ciphertext goes."""
+        item = await service.reseal(bearer_token(request), item_id, request)
+        return ResealedOut(id=item.id, seq=item.seq, epoch=item.epoch)
 
     @router.post("/handler/synced", openapi_extra=json_body_doc(SyncedRequest))
     async def synced(request: Request) -> SyncedOut:

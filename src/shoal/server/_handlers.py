@@ -13,6 +13,11 @@ even without this check nothing of another compartment would decrypt.
 The one thing a token does to another compartment is forward a report to
 it: the item is filed there, and the sender's compartment keeps no row of
 it, so it can neither list nor download nor delete what it sent.
+
+A desk also re-seals its compartment's late items (a member's, sealed to
+an epoch older than the current one) and the server swaps the ciphertext:
+it counts the new file's stanzas against the current epoch, since it can
+read neither version.
 """
 
 from __future__ import annotations
@@ -33,13 +38,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from .. import crypto, org
-from ..store import BlobNotFoundError, BlobStore, StorageFullError, schema
+from ..store import BlobNotFoundError, BlobRef, BlobStore, StorageFullError, schema
 from . import _messages as msg
 from ._bodies import body_chunks
-from ._chain import COMMAND, EPOCH, ORGANIZATION
+from ._chain import EPOCH
 from ._clock import Clock, day_of
 from ._config import Limits
-from ._doors import Door, Doors
+from ._doors import Door, Doors, OrgNotes, org_notes
+from ._uploads import PartFiles
 from .errors import (
     BadRequestError,
     ConflictError,
@@ -76,13 +82,6 @@ class Handler:
     door: Door
 
 
-@dataclass(frozen=True)
-class OrgNotes:
-    organization: str
-    commands: list[str]
-    epochs: list[str]
-
-
 def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
@@ -101,6 +100,7 @@ class HandlerService:
         db: sessionmaker[Session],
         doors: Doors,
         blobs: BlobStore,
+        parts: PartFiles,
         limits: Limits,
         clock: Clock,
         retention: timedelta = timedelta(days=30),
@@ -108,6 +108,7 @@ class HandlerService:
         self._db = db
         self._doors = doors
         self._blobs = blobs
+        self._parts = parts
         self._limits = limits
         self._clock = clock
         self._retention = retention
@@ -184,19 +185,7 @@ class HandlerService:
         epochs of the token's compartment only (need-to-know)."""
         with self._db() as db:
             handler = self._authenticate(db, token)
-            notes = db.scalars(
-                select(schema.Note)
-                .where(
-                    schema.Note.kind.in_((ORGANIZATION, COMMAND))
-                    | (schema.Note.compartment_id == handler.door.compartment_id)
-                )
-                .order_by(schema.Note.kind, schema.Note.number)
-            ).all()
-        return OrgNotes(
-            organization=next(n.body for n in notes if n.kind == ORGANIZATION),
-            commands=[n.body for n in notes if n.kind == COMMAND],
-            epochs=[n.body for n in notes if n.kind == EPOCH],
-        )
+            return org_notes(db, handler.door.compartment_id)
 
     def items(self, token: str | None, after: int, limit: int) -> Sequence[schema.Item]:
         with self._db() as db:
@@ -382,15 +371,113 @@ class HandlerService:
                 raise NotFoundError(msg.NO_SUCH_ITEM)
             self._delete_items(db, [item])
 
+    async def reseal(self, token: str | None, item_id: str, request: Request) -> schema.Item:
+        """Replace an item's ciphertext with the same item re-sealed on a desk
+        to the compartment's current epoch (DESIGN.md: late items sealed to
+        an old epoch, after a handler was cut, are re-sealed and the old
+        ciphertext deleted).
+
+        The server cannot read either version; what it checks is that the
+        new one has a stanza for each recipient of the current epoch, so a
+        desk's slip cannot leave an item sealed to fewer. The item keeps
+        its id, contact and day, and gets a new seq: desks page by seq, so
+        every desk fetches the new version and replaces its copy.
+        """
+        await run_in_threadpool(self._resealable, token, item_id)
+        body = age_file_body(
+            request, forward_limit(self._limits), too_large=msg.BODY_TOO_LARGE, not_age=msg.NOT_AGE
+        )
+        try:
+            ref = await self._blobs.put_async(body)
+        except StorageFullError:
+            raise DiskFullError(msg.DISK_FULL) from None
+        try:
+            replaced, old_blob = await run_in_threadpool(self._replace, token, item_id, ref)
+        except BaseException:
+            self._blobs.discard(ref)
+            raise
+        if old_blob is not None:
+            self._blobs.delete(old_blob)
+        return replaced
+
+    def _resealable(self, token: str | None, item_id: str) -> tuple[Handler, schema.Item]:
+        """The item, if the token's compartment's, received, and sealed to
+        an older epoch than the current one; checked before the body is
+        read, and again when it is replaced."""
+        with self._db() as db:
+            handler = self._authenticate(db, token)
+            item = db.scalars(
+                select(schema.Item).where(
+                    schema.Item.id == item_id,
+                    schema.Item.compartment_id == handler.door.compartment_id,
+                )
+            ).one_or_none()
+        if item is None:
+            raise NotFoundError(msg.NO_SUCH_ITEM)
+        if item.direction != "in":
+            raise BadRequestError(msg.RESEAL_NOT_RECEIVED)
+        if item.epoch == handler.door.epoch.number:
+            raise ConflictError(msg.ALREADY_CURRENT)
+        return handler, item
+
+    def _replace(
+        self, token: str | None, item_id: str, ref: BlobRef
+    ) -> tuple[schema.Item, str | None]:
+        """Swap the row for one with the new blob, epoch and seq, in one
+        transaction; returns it and the old blob if no item names it now."""
+        handler, item = self._resealable(token, item_id)
+        recipients = len(handler.door.epoch.recipients())
+        try:
+            with self._blobs.open(ref.blob_id) as sealed:
+                stanzas = crypto.stanza_count(sealed)
+        except crypto.DecryptionError:
+            raise BadRequestError(msg.NOT_AGE) from None
+        if stanzas != recipients:
+            raise BadRequestError(msg.RESEAL_WRONG_RECIPIENTS)
+        resealed = schema.Item(
+            id=item.id,
+            compartment_id=item.compartment_id,
+            contact_id=item.contact_id,
+            direction=item.direction,
+            blob_id=ref.blob_id,
+            size=ref.size,
+            epoch=handler.door.epoch.number,
+            day=item.day,
+        )
+        with self._db() as db:
+            # The seq read a moment ago must still be the row's: of two
+            # desks re-sealing at once, one replaces it, the other is told.
+            gone = db.connection().execute(
+                delete(schema.Item).where(
+                    schema.Item.seq == item.seq, schema.Item.epoch == item.epoch
+                )
+            )
+            if gone.rowcount != 1:
+                db.rollback()
+                raise ConflictError(msg.ALREADY_CURRENT)
+            db.add(resealed)
+            db.flush()
+            kept = db.scalar(
+                select(schema.Item.seq).where(schema.Item.blob_id == item.blob_id).limit(1)
+            )
+            db.commit()
+        old = item.blob_id if kept is None and item.blob_id != ref.blob_id else None
+        return resealed, old
+
     def delete_contact(self, token: str | None, contact_id: str) -> None:
         """The contact and everything of theirs on the server (the desks
-        keep what they synced)."""
+        keep what they synced), unfinished uploads included."""
         with self._db() as db:
             contact = self._contact(db, self._authenticate(db, token), contact_id)
             items = db.scalars(
                 select(schema.Item).where(schema.Item.contact_id == contact_id)
             ).all()
+            uploads = db.scalars(
+                select(schema.Upload.id).where(schema.Upload.contact_id == contact_id)
+            ).all()
+            db.execute(delete(schema.Upload).where(schema.Upload.contact_id == contact_id))
             self._delete_items(db, items, also=[contact])
+        self._parts.remove(uploads)
 
     def synced(self, token: str | None, seq: int) -> int:
         """Record that the handler's desk holds its compartment's items up

@@ -86,3 +86,20 @@ NOT_AN_AGE_FILE = N_("A reply must be an age file.")
 REPLY_TOO_LARGE = N_("The reply is too large.")
 FORWARD_NOT_AN_AGE_FILE = N_("A forwarded report must be an age file.")
 FORWARD_TO_OWN_DOOR = N_("A report cannot be forwarded to its own compartment.")
+RESEAL_NOT_RECEIVED = N_("Only an item the compartment received can be re-sealed.")
+RESEAL_WRONG_RECIPIENTS = N_(
+    "A re-sealed item must be sealed to exactly the recipients of the current epoch."
+)
+ALREADY_CURRENT = N_("This item is already sealed to the current epoch.")
+
+# Members' field clients.
+NOT_AGE = N_("The body must be an age file. Nothing was stored.")
+NO_SUCH_UPLOAD = N_("No such upload.")
+UPLOAD_TAKEN = N_("This upload id is taken, or was used with another size or epoch.")
+UPLOAD_TOO_LARGE = N_("The upload is larger than this server accepts. Nothing was stored.")
+UPLOAD_EPOCH = N_("The upload names an epoch this door does not have.")
+UPLOAD_ELSEWHERE = N_("The upload continues at another offset: resume where this answer says.")
+UPLOAD_INCOMPLETE = N_("The upload is not complete: send the rest, then finish it.")
+UPLOAD_BUSY = N_("Another request is sending bytes to this upload: wait, then resume.")
+TOO_MANY_UPLOADS = N_("Too many unfinished uploads: finish one before starting another.")
+NO_SUCH_REPLY = N_("No such reply.")

@@ -142,3 +142,51 @@ class AuditEntries(BaseModel):
 
 class AuditProofOut(BaseModel):
     proof: list[str] = Field(description="base64 hashes: the entry's inclusion proof")
+
+
+class ResealedOut(BaseModel):
+    id: str
+    seq: int = Field(description="the item's new seq: every desk fetches it again")
+    epoch: int = Field(description="the current epoch, which it is now sealed to")
+
+
+class DoorOrgOut(BaseModel):
+    root: str = Field(
+        description="the root verifier key this server holds: compare its fingerprint "
+        "with the one given out of band"
+    )
+    organization: str
+    commands: list[str]
+    epochs: list[str] = Field(description="the epochs of this door's compartment")
+
+
+class UploadRequest(_Request):
+    id: str = Field(pattern=r"^[0-9a-f]{32}$", description="32 lowercase hex, the client's choice")
+    size: int = Field(ge=1, description="the whole age file's size in bytes")
+    epoch: int = Field(ge=1, description="the epoch the item is sealed to")
+
+
+class UploadOut(BaseModel):
+    id: str
+    received: int = Field(description="bytes stored so far: where the next PUT starts")
+    item: str | None = Field(description="the item's id once finished (the upload's id)")
+
+
+class ResumeAnswer(BaseModel):
+    error: str
+    detail: str = Field(description='"offset" (a PUT) or "size" (a finish)')
+    received: int = Field(description="where the upload is: resume there")
+
+
+class SealedReplyOut(BaseModel):
+    id: str
+    size: int
+    day: str
+
+
+class SealedReplies(BaseModel):
+    replies: list[SealedReplyOut]
+
+
+class AlarmCreated(BaseModel):
+    token: str = Field(description="43 characters, base64url: send it to release the alarm")

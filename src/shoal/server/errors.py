@@ -17,7 +17,11 @@
     │   │                        or without its form token
     │   ├── NotFoundError        404: unknown door, contact or blob
     │   ├── ConflictError        409: the request contradicts stored state
+    │   │   └── ResumeElsewhereError  409: a resumable upload is not at the
+    │   │                        offset the request assumed; says where it is
     │   ├── TooLargeError        413: body, file count or field over a limit
+    │   ├── QuotaError           429: the peer holds as many unfinished
+    │   │                        uploads as it may
     │   └── UnavailableError     503: not the peer's fault: the door's epoch
     │       │                    no longer verifies (expired)
     │       └── DiskFullError    507: the disk is full; nothing was stored
@@ -55,6 +59,11 @@ class RequestError(ServerError):
         self.message = message
         self.detail = detail
 
+    def fields(self) -> dict[str, str | int]:
+        """What a JSON answer carries besides ``error``: values of our own,
+        never anything the peer sent."""
+        return {}
+
 
 class BadRequestError(RequestError):
     status = 400
@@ -76,8 +85,24 @@ class ConflictError(RequestError):
     status = 409
 
 
+class ResumeElsewhereError(ConflictError):
+    """A resumable upload holds ``received`` bytes, not what the request
+    assumed: the client resumes there (the answer's ``received``)."""
+
+    def __init__(self, message: str, detail: str, received: int) -> None:
+        super().__init__(message, detail)
+        self.received = received
+
+    def fields(self) -> dict[str, str | int]:
+        return {"detail": self.detail, "received": self.received}
+
+
 class TooLargeError(RequestError):
     status = 413
+
+
+class QuotaError(RequestError):
+    status = 429
 
 
 class UnavailableError(RequestError):

@@ -118,6 +118,42 @@ class HandlerSync(Base):
     day: Mapped[date] = mapped_column(Date)
 
 
+class Upload(Base):
+    """A resumable upload of an item a member's field client sealed itself.
+
+    Progress only: the bytes so far are in ``DATA/uploads/<id>.part`` on
+    the server (ciphertext), and ``received`` counts those that are durable;
+    the finished item is an ordinary row of ``items`` with the same id. A
+    row goes two days after its last progress, finished or not.
+    """
+
+    __tablename__ = "uploads"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)  # random id (the client's)
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), index=True)  # random id
+    compartment_id: Mapped[str] = mapped_column(ForeignKey("compartments.id"))  # compartment id
+    size: Mapped[int] = mapped_column(BigInteger)  # padded ciphertext size (declared)
+    received: Mapped[int] = mapped_column(BigInteger)  # count of durable bytes
+    epoch: Mapped[int] = mapped_column(Integer)  # count (the epoch sealed to)
+    item_id: Mapped[str | None] = mapped_column(ID)  # random id, once finished
+    day: Mapped[date] = mapped_column(Date, index=True)  # day of the last progress
+
+
+class Alarm(Base):
+    """A member's silent alarm, stored ahead and released by its token.
+
+    No contact id: which contacts are members is itself a secret. The
+    token's hash is all that ties the row to the device holding the token.
+    """
+
+    __tablename__ = "alarms"
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)  # SHA-256
+    compartment_id: Mapped[str] = mapped_column(ForeignKey("compartments.id"))  # compartment id
+    blob_id: Mapped[str] = mapped_column(String(64))  # SHA-256 of the ciphertext
+    size: Mapped[int] = mapped_column(BigInteger)  # padded ciphertext size
+    epoch: Mapped[int] = mapped_column(Integer)  # count (the epoch sealed to)
+    day: Mapped[date] = mapped_column(Date)
+
+
 class AuditEntry(Base):
     """One entry of the audit log: its leaf hash and its ciphertext's blob.
 

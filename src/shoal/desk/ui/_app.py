@@ -17,6 +17,7 @@ process (:mod:`shoal.desk._imaging`).
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import re
 import threading
@@ -52,6 +53,7 @@ from .._imaging import CleanImage, isolation
 from .._items import safe_file_name
 from .._library import Filters, ItemRow
 from .._state import Layout
+from .._verdict import REPORT, REPORT_FILE
 from .._workbench import Workbench
 from ..errors import DeskError
 from ._guard import FORM_FIELD, Tokens
@@ -166,6 +168,8 @@ class Desk:
             )
             job.warnings = list(report.warnings)
             job.message = f"Epoch {report.epoch}: {report.new_items} new item(s)."
+            if report.resealed:
+                job.message += f" {report.resealed} late item(s) re-sealed."
             job.phase = "done"
         except _Stopped:
             job.phase, job.message = "stopped", "Stopped: the desk was locked."
@@ -312,7 +316,7 @@ class _UI:
             following = _next_unread(workbench, contact_id)
         if contact is None:
             return PlainTextResponse("No such contact on this desk.", 404)
-        shown = [await _shown(self.desk, workbench, item) for item in items]
+        shown = _grouped([await _shown(self.desk, workbench, item) for item in items])
         await run_in_threadpool(workbench.mark_read, [i.item_id for i in items])
         state = lifecycle.State(contact.state)
         return self.page(
@@ -567,6 +571,33 @@ class Shown:
     image_ok: bool
     warnings: tuple[str, ...]
     application: Any
+    #: A member's report: the files sent with it (each a report-file item).
+    files: tuple[Shown, ...] = ()
+
+
+def _grouped(shown: list[Shown]) -> list[Shown]:
+    """A thread with each member's files under their report: a file whose
+    report has not arrived (or was rejected) stays in its own place."""
+    reports = {
+        s.row.report: i
+        for i, s in enumerate(shown)
+        if s.row.kind == REPORT and s.row.report and s.row.standing != "rejected"
+    }
+
+    def home(s: Shown) -> int | None:
+        if s.row.kind != REPORT_FILE or s.row.report is None:
+            return None
+        return reports.get(s.row.report)
+
+    files: dict[int, list[Shown]] = {}
+    for s in shown:
+        if (at := home(s)) is not None:
+            files.setdefault(at, []).append(s)
+    return [
+        dataclasses.replace(s, files=tuple(files.get(i, ())))
+        for i, s in enumerate(shown)
+        if home(s) is None
+    ]
 
 
 async def _shown(desk: Desk, workbench: Workbench, row: ItemRow) -> Shown:

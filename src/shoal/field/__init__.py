@@ -1,0 +1,1 @@
+"""The member's field client (placeholder; see the package docstring to come)."""
