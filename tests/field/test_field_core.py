@@ -59,7 +59,7 @@ def test_every_point_of_a_cell_gives_the_same_answer(
 def test_exact_places_are_kept_to_a_micro_degree_and_checked() -> None:
     assert place(50.450123456, 30.5234, 0).lat == 50.450123
     for bad in ((91, 0), (0, 181), (math.nan, 0)):
-        with pytest.raises(ValueError, match="latitude|longitude"):
+        with pytest.raises(ValueError, match=r"latitude|longitude"):
             place(*bad)
     with pytest.raises(ValueError, match="grid cell"):
         place(0, 0, 5)
