@@ -18,6 +18,7 @@ import httpx
 import pytest
 from PIL import Image
 
+import _seizure
 import _tools
 from _served_org import DeskLine, Org, free_port, serve_demo, shoal
 from shoal import crypto, org
@@ -429,3 +430,51 @@ def test_wipe_destroys_everything_in_seconds(served: Org, tmp_path: Path) -> Non
     assert not member.folder.exists() or not any(member.folder.rglob("*"))
     gone = member.run("outbox", check=False)
     assert gone.returncode == 1
+
+
+def test_the_menu_writes_and_sends_a_report_step_by_step(served: Org, tmp_path: Path) -> None:
+    member, contact = vetted(served, tmp_path)
+    before = synced_items(served)
+    steps = "\n".join(
+        ["1", "seen from the menu", "two lines", "", "", "y", "50.45", "30.52", "1000",
+         "2", "y", "q", ""]
+    )  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "shoal", "field", "menu", "--dir", str(member.folder),
+         "--passphrase-file", str(member.passphrase)],
+        input=steps, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "sealed and queued" in done.stdout and "Sent 1" in done.stdout
+    [line] = served.new_desk_items(DOOR, before)
+    assert line.contact == contact and "signed by the member" in line.verdict
+    assert "seen from the menu\ntwo lines" in served.desk(DOOR, "read", line.item_id).stdout
+
+
+# -- the seized server -------------------------------------------------------
+
+
+def test_the_server_holds_no_plaintext_of_any_member_flow(served: Org, tmp_path: Path) -> None:
+    """Runs last in this module: after every flow above (reports, files,
+    drafts, messages, key offers, duress), nothing of what members wrote,
+    nor their codenames, is on the server's disk, in its temporary
+    directory or in its log."""
+    member, contact = vetted(served, tmp_path)
+    photo = photo_with_gps(tmp_path / "seized.jpg")
+    member.run("report", "--text", CANARY, "--file", str(photo), "--lat", "50.4501",
+               "--lon", "30.5234", "--cell", "1000")  # fmt: skip
+    member.run("send", "--now")
+    served.desk(DOOR, "reply", contact, "--message", "reply-canary-5d2f keep safe")
+    member.run("messages")
+    served.stop()
+    corpus = _seizure.corpus_of(served.root / "server", served.server_tmp, served.server_log)
+    secrets = [
+        CANARY,
+        "reply-canary-5d2f",
+        "Oksana Member",
+        "SN-998877",
+        "50.4501",
+        member.codename,
+    ]
+    for secret in secrets:
+        assert _seizure.hits(corpus, secret.encode()) == [], secret

@@ -411,7 +411,11 @@ def menu(folder: Path, passphrase_file: Path | None) -> None:
 
 
 def _menu_report(client: Field) -> None:
-    text = click.edit("") or click.prompt("Text", default="", show_default=False)
+    click.echo("The report's text; an empty line ends it:")
+    lines = []
+    while line := click.prompt("", default="", show_default=False, prompt_suffix="> "):
+        lines.append(line)
+    text = "\n".join(lines)
     files = []
     while path := click.prompt("File to add (empty: none)", default="", show_default=False).strip():
         files.append(FileChoice(Path(path)))
