@@ -54,6 +54,7 @@ catalogs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/age_throughput.py
 	$(BIN)/python bench/desk_ui.py
+	$(BIN)/python bench/field_upload.py
 
 clean:
 	rm -rf $(VENV) tests/interop/node/node_modules

@@ -54,8 +54,13 @@ def desk(served: Org) -> DeskDir:
 def vetted(desk: DeskDir, member: Member, contact: str) -> None:
     """The handler compares the key with the member out of band and records it."""
     desk.run("move", contact, "in-contact", "--reason", "answered")
-    desk.run("move", contact, "vetting", "--reason", "met, key compared", "--member-key",
-             member.key_text)  # fmt: skip
+    refused = desk.run(
+        "move", contact, "vetting", "--reason", "r", "--member-key", "nope", check=False
+    )
+    assert refused.exit_code == 2 and "base64 Ed25519 key" in refused.output
+    recorded = desk.run("move", contact, "vetting", "--reason", "met, key compared",
+                        "--member-key", member.key_text)  # fmt: skip
+    assert f"Member key {member.key_text} recorded" in recorded.stdout
 
 
 def test_a_report_signed_by_the_recorded_key_is_shown_with_its_files(

@@ -114,7 +114,9 @@ def _late(served: Org) -> Late:
     run("command", "handler", "remove", *command, "--handler", a.handler_id(), *command_pass)
     publish(served, 3)
     enroll(served, d)
-    # B vets the member now: the record is sealed to epoch 3, which D reads.
+    # B vets the member now: the record is sealed to epoch 3, which D reads;
+    # and syncs, as desks do: from then on B knows epoch 3 is the server's.
+    b.run("sync")
     b.run("move", contact, "in-contact", "--reason", "answered")
     b.run("move", contact, "vetting", "--reason", "key compared", "--member-key",
           member.key_text)  # fmt: skip
@@ -272,6 +274,7 @@ def test_a_late_item_the_server_will_not_take_is_a_warning_not_a_failed_sync(
     old = setup.recipients()
     setup.kit.sign_epoch(KIT_DOOR)
     setup.server.document = setup.kit.document()
+    setup.desk.ok("sync")  # epoch 2 is the server's from now on
     contact = setup.server.add_contact(setup.compartment_id, setup.kit.reading.recipient())
     item_id = setup.server.add_item(
         setup.compartment_id, message(old, b"late"), contact=contact, epoch=1
@@ -283,6 +286,33 @@ def test_a_late_item_the_server_will_not_take_is_a_warning_not_a_failed_sync(
     assert f"late item {item_id} was not re-sealed: refused by the server" in result.output
     assert json.loads((setup.desk.folder / "index.json").read_text())["late"] == []
     assert "0 new item(s)" in setup.desk.ok("sync")  # not tried again
+
+
+def test_only_items_stored_after_their_epoch_was_replaced_are_late(setup: Setup) -> None:
+    """What was sent while its epoch was current is not late, even if this
+    desk first sees it after accepting a newer epoch; an item the server
+    stored after one sealed to a newer epoch is, in the same sync."""
+    setup.desk.ok("sync")  # epoch 1 accepted, nothing sent yet
+    contact = setup.server.add_contact(setup.compartment_id, setup.kit.reading.recipient())
+    first = setup.recipients()
+    on_time = setup.server.add_item(
+        setup.compartment_id, message(first, b"sent at epoch 1"), contact=contact, epoch=1
+    )
+    setup.kit.sign_epoch(KIT_DOOR)
+    setup.server.document = setup.kit.document()
+    newer = setup.server.add_item(
+        setup.compartment_id, message(setup.recipients(), b"at 2"), contact=contact, epoch=2
+    )
+    late = setup.server.add_item(
+        setup.compartment_id, message(first, b"sent late"), contact=contact, epoch=1
+    )
+
+    result = setup.desk.run("sync")
+
+    assert f"late item {late} was not re-sealed" in result.output  # it was tried
+    assert on_time not in result.output and newer not in result.output
+    index = json.loads((setup.desk.folder / "index.json").read_text())
+    assert index["watermark"] == 2
 
 
 def _relist(setup: Setup, item_id: str, blob: bytes) -> None:

@@ -54,11 +54,20 @@ class Outcome(enum.Enum):
     FAILED = "refused by the server"
 
 
-def is_late(item: ItemMeta, trust: Trust) -> bool:
+def is_late(item: ItemMeta, watermark: int) -> bool:
     """Sent to this compartment (``in``: a contact's, a member's, an alarm)
-    and sealed, the server says, to an epoch older than the current one.
-    (Replies also go to the contact, forwards to command: never re-sealed.)"""
-    return item.direction == "in" and 0 < item.epoch < trust.current.number
+    and sealed, the server says, to an epoch older than ``watermark``, one
+    known to be current already when it was stored. (Replies also go to the
+    contact, forwards to command: never re-sealed.)
+
+    Not every item of an old epoch is late: what was sent while that epoch
+    was current was readable by its handlers from the start, and a handler
+    removed since may have read it; re-sealing it would cost every desk a
+    download and hide nothing. Which epoch was current when an item was
+    stored the desk learns from the server's order: an epoch it accepted
+    before its last sync ended, and every epoch an earlier item was sealed
+    to (none is sealed to an epoch the server does not hold yet)."""
+    return item.direction == "in" and 0 < item.epoch < watermark
 
 
 def envelope_of(path: Path, identities: Sequence[crypto.Identity]) -> crypto.Envelope:
@@ -76,8 +85,8 @@ def reseal(
     api: HandlerAPI, layout: Layout, keystore: crypto.Keystore, trust: Trust, item: ItemMeta
 ) -> Outcome:
     """Re-seal ``item`` (late) to ``trust``'s current epoch on the server.
-    Transport errors and a server's own failures (5xx) are raised: the item
-    stays late and the next sync tries again."""
+    Transport errors, a lapsed token and a server's own failures (5xx) are
+    raised: the item stays late and the next sync tries again."""
     identities = list(keystore.identities)
     path = layout.item_path(item.item_id)
     try:
@@ -102,9 +111,9 @@ def reseal(
             except ServerError as exc:
                 if exc.status == HTTPStatus.CONFLICT:
                     return Outcome.TAKEN
-                if exc.status is not None and 400 <= exc.status < 500:
+                if exc.status is not None and 400 <= exc.status < 500 and exc.status != 401:
                     return Outcome.FAILED  # it would answer the same next time
-                raise
+                raise  # (401: the token lapsed during a long sync; the next one retries)
     finally:
         staged.unlink(missing_ok=True)
     return Outcome.RESEALED

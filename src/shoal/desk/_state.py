@@ -201,9 +201,13 @@ class Index:
     cursor: int = 0
     items: tuple[ItemMeta, ...] = ()
     contacts: Mapping[str, ContactMeta] = field(default_factory=dict)
-    #: Items that arrived sealed to an epoch older than the current one,
-    #: still to be re-sealed (:mod:`._reseal`).
+    #: Items that arrived sealed to an epoch already replaced when they
+    #: were stored, still to be re-sealed (:mod:`._reseal`).
     late: tuple[str, ...] = ()
+    #: The newest epoch known to have been current at the server when the
+    #: item at the cursor was stored: an item after it sealed to an older
+    #: one is late (:func:`._reseal.is_late`).
+    watermark: int = 0
 
     def item(self, item_id: str) -> ItemMeta:
         found = next((i for i in self.items if i.item_id == item_id), None)
@@ -269,7 +273,11 @@ def load_index(layout: Layout) -> Index:
         # Absent from an index written before late items were re-sealed.
         late = tuple(check_id(i, "item") for i in value.get("late", []))
         return Index(
-            _int(value["cursor"], "cursor"), items, {c.contact_id: c for c in contacts}, late
+            _int(value["cursor"], "cursor"),
+            items,
+            {c.contact_id: c for c in contacts},
+            late,
+            _int(value.get("watermark", 0), "watermark"),
         )
     except (KeyError, TypeError, ValueError):
         raise NotReadyError(f"{layout.index} is malformed") from None
@@ -282,5 +290,6 @@ def save_index(layout: Layout, index: Index) -> None:
         "items": [i.to_json() for i in index.items],
         "contacts": [c.to_json() for c in index.contacts.values()],
         "late": list(index.late),
+        "watermark": index.watermark,
     }
     trusted.write_json(layout.index, value)

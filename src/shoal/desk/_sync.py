@@ -22,10 +22,11 @@ The steps, each safe to interrupt:
    (the server must not learn whose device was seized), matched to the
    member whose recorded key signed it, and always an alarm among the
    report's warnings — forged ones too;
-6. re-seal the late items this desk can open (:mod:`._reseal`), then page
-   once more: the server lists them again under a new seq, and the desk
-   takes them back in place of the ciphertext it held (an item id already
-   held, arriving again, is never a second item);
+6. re-seal the late items this desk can open — stored at the server when
+   the epoch they were sealed to was replaced already (:mod:`._reseal`) —
+   then page once more: the server lists them again under a new seq, and
+   the desk takes them back in place of the ciphertext it held (an item id
+   already held, arriving again, is never a second item);
 7. tell the server how far this desk holds the compartment (retention
    deletes only what every current handler's desk holds);
 8. check the audit log (:func:`._audit.check_log`): its head against the
@@ -180,6 +181,9 @@ def sync(
     index, resealed, failed = _reseal_late(api, layout, keystore, trust, index)
     if late:
         index = pages.fetch(index)  # what was re-sealed comes back under a new seq
+    # Whatever is stored after the last page was stored after this sync
+    # accepted its epoch.
+    index = dataclasses.replace(index, watermark=max(index.watermark, trust.current.number))
     save_index(layout, index)
     api.synced(index.cursor)
     log_alarms = check_log(api, layout, trust, keystore)
@@ -231,7 +235,10 @@ class _Pages:
         added: list[ItemMeta] = []
         late = list(index.late)
         kept = []
-        for item in items:
+        # Capped: a server claiming an epoch this desk never accepted (an
+        # alarm already: _stanza_alarm) must not make everything look late.
+        watermark, ceiling = index.watermark, self._trust.current.number
+        for item in sorted(items, key=lambda i: i.seq):
             old = held.get(item.item_id)
             if old is None:
                 with trusted.PendingFile(self._layout.items) as pending:
@@ -241,7 +248,7 @@ class _Pages:
                 held[item.item_id] = item
                 kept.append(item)
                 self.arrived.append(item)
-                if is_late(item, self._trust):
+                if is_late(item, watermark):
                     late.append(item.item_id)
             elif item.seq != old.seq:
                 back = take_back(self._api, self._layout, self._identities, old, item)
@@ -255,6 +262,7 @@ class _Pages:
                     kept.append(item)
                 if back is Back.OPENED:
                     self.arrived.append(item)  # what it holds is news to this desk
+            watermark = max(watermark, min(item.epoch, ceiling))
             self._progress.advance()
         cursor = max([index.cursor, *(i.seq for i in items)])
         index = dataclasses.replace(
@@ -262,6 +270,7 @@ class _Pages:
             cursor=cursor,
             items=(*(held[i.item_id] for i in index.items), *added),
             late=tuple(dict.fromkeys(late)),
+            watermark=watermark,
         )
         save_index(self._layout, index)
         return index, kept

@@ -510,6 +510,9 @@ def _move(
         except lifecycle.TransitionError as exc:
             raise click.UsageError(str(exc)) from None
         click.echo(f"Contact {contact_id}: {moved.before.state.value} → {moved.after.state.value}.")
+        if key is not None:
+            recorded = moved.after.member_key
+            click.echo(f"Member key {recorded} recorded: their reports are checked against it.")
         _record(api, layout, trust, keystore, moved.action(), now=now)
 
 

@@ -42,7 +42,7 @@ import errno
 import fcntl
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import Enum
@@ -315,7 +315,7 @@ class UploadService:
                 self._drop(progress)
                 raise BadRequestError(msg.NOT_AGE)
             try:
-                ref = self._blobs.put(_chunks_of(path))
+                ref = self._blobs.put_file(path)
             except StorageFullError:
                 raise DiskFullError(msg.DISK_FULL) from None
             try:
@@ -507,12 +507,6 @@ def _is_age_file(path: Path) -> bool:
     except crypto.DecryptionError:
         return False
     return True
-
-
-def _chunks_of(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as f:
-        while chunk := f.read(_COPY_CHUNK):
-            yield chunk
 
 
 def _write_all(fd: int, data: bytes) -> None:

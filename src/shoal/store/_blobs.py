@@ -138,6 +138,37 @@ class BlobStore:
             raise
         return pending.commit()
 
+    def put_file(self, path: Path) -> BlobRef:
+        """Store the file at ``path`` (written and fsynced by the caller, who
+        no longer writes to it) by linking it into place: a finished upload
+        of hundreds of MiB is hashed once, not copied. Where ``path`` is on
+        another file system, its bytes are copied as :meth:`put` does."""
+        digest = hashlib.sha256()
+        size = 0
+        with path.open("rb") as source:
+            while chunk := source.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+            os.fsync(source.fileno())
+        blob_id = digest.hexdigest()
+        target = self.path_of(blob_id)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(path, target)
+                created = True
+            except FileExistsError:
+                created = False
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                with path.open("rb") as source:
+                    return self.put(iter(lambda: source.read(1 << 20), b""))
+            fsync_dir(target.parent)
+        except OSError as exc:
+            raise _full(exc) from None
+        return BlobRef(blob_id, size, created)
+
     async def put_async(self, chunks: AsyncIterable[bytes | bytearray | memoryview]) -> BlobRef:
         """:meth:`put` for async producers (a request body being encrypted).
 
