@@ -19,7 +19,7 @@ from _served_org import Org
 from shoal import crypto, org, trusted
 from shoal.cli import main
 from shoal.desk._state import Layout, load_config, load_index
-from shoal.desk._trust import Trust
+from shoal.trusted import Trust
 
 DOOR = "news"
 TIME = "2026-11-23T05:40:00Z"

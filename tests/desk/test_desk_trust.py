@@ -1,4 +1,4 @@
-"""The desk's acceptance of epochs, as a pure function (shoal.desk._trust)."""
+"""Acceptance of epochs, as a pure function (shoal.trusted._trust): what a desk believes."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import pytest
 from desk_kit import DOOR, NOW, OrgKit
 
 from shoal import crypto, org, trusted
-from shoal.desk import _trust
-from shoal.desk._trust import OrgDocument, Trust, accept, rebuild
-from shoal.desk.errors import TrustError
+from shoal.trusted import OrgDocument, Trust, TrustError, _trust, accept, rebuild
 
 
 def enrollment(key: crypto.SigningKey | None = None) -> trusted.Enrollment:

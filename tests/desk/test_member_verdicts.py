@@ -14,7 +14,6 @@ import pytest
 from desk_kit import DOOR, OrgKit
 
 from shoal import crypto, trusted
-from shoal.desk._trust import Trust
 from shoal.desk._verdict import (
     DURESS,
     MEMBER_KINDS,
@@ -25,6 +24,7 @@ from shoal.desk._verdict import (
     owner,
     thread,
 )
+from shoal.trusted import Trust
 
 MEMBER = crypto.SigningKey.generate().verify_key
 OTHER = crypto.SigningKey.generate().verify_key

@@ -24,8 +24,8 @@ from typing import Any, BinaryIO
 import httpx
 
 from .. import crypto, org
+from ..trusted import OrgDocument
 from ._state import ContactMeta, ItemMeta, check_id
-from ._trust import OrgDocument
 from .errors import ServerError, UnreachableError
 
 LOGIN_CONTEXT = b"shoal handler login v1\n"

@@ -59,10 +59,10 @@ from typing import Any
 
 from .. import crypto, org, trusted
 from ..org import _tlog as tlog
+from ..trusted import Trust
 from . import _lifecycle as lifecycle
 from ._api import MAX_AUDIT_ENTRY, HandlerAPI
 from ._state import Layout, check_id
-from ._trust import Trust
 from .errors import ItemError, NotReadyError, ServerError
 
 KIND = "audit"

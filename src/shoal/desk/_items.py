@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .. import crypto
+from ..trusted import Trust
 from ._state import ItemMeta
-from ._trust import Trust
 from ._verdict import BAD_SIGNATURE, REPORT, REPORT_FILE, Verdict, judge, shown_kind, thread
 from .errors import ItemError
 

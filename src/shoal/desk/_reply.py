@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from .. import crypto, org
+from ..trusted import Trust
 from ._state import ContactMeta
-from ._trust import Trust
 from .errors import ReplyRefusedError
 
 

@@ -34,10 +34,10 @@ from typing import BinaryIO
 
 from .. import crypto, trusted
 from ..store import fsync_dir
+from ..trusted import Trust
 from ._api import HandlerAPI
 from ._items import READ_SIZE
 from ._state import ItemMeta, Layout
-from ._trust import Trust
 from .errors import ServerError
 
 #: The re-sealed ciphertext, beside the item, until it has been uploaded.

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import crypto, trusted
-from ._trust import Acceptance, AcceptedEpoch, Trust, rebuild
+from ..trusted import Acceptance, AcceptedEpoch, Trust, rebuild
 from .errors import NotReadyError
 
 FORMAT_VERSION = 1

@@ -53,6 +53,7 @@ from http import HTTPStatus
 from typing import Protocol
 
 from .. import crypto, trusted
+from ..trusted import OrgDocument, Trust, accept
 from . import _lifecycle as lifecycle
 from . import _members as members
 from . import _vetting as vetting
@@ -69,9 +70,8 @@ from ._state import (
     save_config,
     save_index,
 )
-from ._trust import OrgDocument, Trust, accept
 from ._verdict import ALARM, DURESS, Standing, judge, owner
-from .errors import ItemError, NotReadyError, ServerError, TrustError
+from .errors import ItemError, NotReadyError, ServerError
 
 
 class Progress(Protocol):
@@ -121,12 +121,12 @@ def connect(api: HandlerAPI, layout: Layout, keystore: crypto.Keystore, *, now: 
     trust = config.trust()
     me = trust.current.handler(keystore.signing_key.verify_key)
     if me is None:
-        raise TrustError(
+        raise trusted.TrustError(
             f"this desk's key is not a handler of door {config.door!r} in epoch "
             f"{trust.current.number}: ask command to add it and sign a new epoch"
         )
     if me.recipient not in [identity.recipient() for identity in keystore.identities]:
-        raise TrustError(
+        raise trusted.TrustError(
             "the epoch lists this desk's signing key with a recipient it cannot decrypt for"
         )
     if not api.logged_in:

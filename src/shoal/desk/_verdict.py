@@ -64,7 +64,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import crypto, org
-from ._trust import Trust
+from ..trusted import Trust
 
 #: Kinds the server seals for web contacts, who have no key to sign with.
 SERVER_KINDS = frozenset({"message", "file", "application"})

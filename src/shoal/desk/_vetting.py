@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .. import crypto, org, trusted
+from ..trusted import Trust
 from . import _audit as audit
 from . import _lifecycle as lifecycle
 from . import _members as members
 from ._api import HandlerAPI
 from ._state import Layout
-from ._trust import Trust
 from .errors import ItemError
 
 

@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 
 from .. import crypto, org, trusted
+from ..trusted import OrgDocument, Trust, partner_epoch
 from . import _audit as audit
 from . import _lifecycle as lifecycle
 from . import _members as members
@@ -48,7 +49,6 @@ from ._library import ItemRow, Library
 from ._reply import seal_reply
 from ._state import Config, ItemMeta, Layout, load_config, load_index
 from ._sync import Progress, SyncReport, connect, sync
-from ._trust import OrgDocument, Trust, partner_epoch
 from ._vault import Vault
 from ._verdict import (
     ALARM,

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from .. import crypto, org, trusted
+from ..trusted import Trust
 from . import _audit as audit
 from . import _lifecycle as lifecycle
 from . import _members as members
@@ -44,7 +45,6 @@ from ._state import (
     save_config,
 )
 from ._sync import connect, sync
-from ._trust import Trust
 from ._verdict import ALARM, MEMBER_KEY, REPORT, REPORT_FILE
 from .errors import DeskError, ItemError, NotReadyError
 

@@ -6,11 +6,6 @@
     ├── NotReadyError         the desk is not set up for this step: not
     │                         enrolled, never synced, an unknown item or
     │                         contact; or its own state files disagree
-    ├── TrustError            the server's signed notes do not establish
-    │                         trust: not signed by the enrolled root key,
-    │                         a retired command key, an epoch rolled back,
-    │                         expired or shown in two versions, or this desk
-    │                         is not in the epoch
     ├── ServerError           the server answered, but with an error or
     │                         with data that is malformed (an untrusted peer)
     ├── UnreachableError      the transport failed: no connection, timeout
@@ -28,7 +23,10 @@
     └── ManifestError         an export folder does not match its signed
                               manifest (the first problem found)
 
-Problems with files, passphrases and keystores come from
+Problems with files, passphrases and keystores, and signed notes that do
+not establish trust (:class:`shoal.trusted.TrustError`: not signed by the
+enrolled root key, a retired command key, an epoch rolled back, expired or
+shown in two versions, or this desk not in the epoch), come from
 :mod:`shoal.trusted`. Messages carry no plaintext and no key material;
 text that came from the server is cut to printable ASCII first.
 """
@@ -40,10 +38,6 @@ class DeskError(Exception):
 
 class NotReadyError(DeskError):
     """The desk lacks what this step needs, or its state is inconsistent."""
-
-
-class TrustError(DeskError):
-    """The organization's signed notes, as the server shows them, are not trusted."""
 
 
 class ServerError(DeskError):

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 import httpx
 
-from ..desk._trust import OrgDocument
+from ..trusted import OrgDocument
 from .errors import OfflineError, ServerError
 
 #: Bytes per PUT of a resumable upload. The server keeps what arrived of

@@ -31,9 +31,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .. import crypto, org, scrub
-from ..desk._trust import AcceptedEpoch, Trust, accept, rebuild
-from ..desk.errors import DeskError
+from .. import crypto, org, scrub, trusted
+from ..trusted import AcceptedEpoch, Trust, accept, rebuild
 from . import _outbox, _reports
 from ._api import MemberAPI, client
 from ._device import DeviceStore
@@ -44,7 +43,6 @@ from .errors import (
     OfflineError,
     ScrubRefusedError,
     ServerError,
-    TrustError,
 )
 
 #: Default wait before a finished report is sent, in seconds (min, max).
@@ -102,10 +100,7 @@ class Settings:
         )
 
     def trust(self) -> Trust:
-        try:
-            return rebuild(crypto.NoteVerifier.parse(self.root_key), self.organization, self.epochs)
-        except (DeskError, crypto.CryptoError) as exc:
-            raise TrustError(f"the stored organization notes do not verify: {exc}") from None
+        return rebuild(crypto.NoteVerifier.parse(self.root_key), self.organization, self.epochs)
 
 
 @dataclass(frozen=True)
@@ -167,9 +162,9 @@ def _verify_root(server_root: str, fingerprint: str) -> crypto.NoteVerifier:
     try:
         root = crypto.NoteVerifier.parse(server_root)
     except crypto.CryptoError:
-        raise TrustError("the server shows a malformed organization key") from None
+        raise trusted.TrustError("the server shows a malformed organization key") from None
     if org.root_fingerprint(root) != fingerprint.strip().lower():
-        raise TrustError(
+        raise trusted.TrustError(
             "the server's organization key does not match the fingerprint you were given: "
             "do not use this server, and tell your contact in person"
         )
@@ -222,18 +217,15 @@ class Field:
         finally:
             http.close()
         root = _verify_root(notes.root, fingerprint)
-        try:
-            decided = accept(
-                notes.document,
-                root,
-                door,
-                now=now(),
-                known=None,
-                command_serial=0,
-                compartment_id=None,
-            )
-        except DeskError as exc:
-            raise TrustError(str(exc)) from None
+        decided = accept(
+            notes.document,
+            root,
+            door,
+            now=now(),
+            known=None,
+            command_serial=0,
+            compartment_id=None,
+        )
         assert decided.epoch is not None  # a first look always accepts an epoch
         settings = Settings(
             server=server,
@@ -561,20 +553,17 @@ class Field:
         """Accept a newer epoch if the server shows one (verified; never older)."""
         notes = api.notes()
         if notes.root != settings.root_key:
-            raise TrustError("the server now shows another organization key: refusing it")
+            raise trusted.TrustError("the server now shows another organization key: refusing it")
         known = settings.trust()
-        try:
-            decided = accept(
-                notes.document,
-                crypto.NoteVerifier.parse(settings.root_key),
-                settings.door,
-                now=self._now(),
-                known=known,
-                command_serial=settings.command_serial,
-                compartment_id=known.compartment_id,
-            )
-        except DeskError as exc:
-            raise TrustError(str(exc)) from None
+        decided = accept(
+            notes.document,
+            crypto.NoteVerifier.parse(settings.root_key),
+            settings.door,
+            now=self._now(),
+            known=known,
+            command_serial=settings.command_serial,
+            compartment_id=known.compartment_id,
+        )
         epochs = settings.epochs + ((decided.epoch,) if decided.epoch is not None else ())
         updated = replace(settings, epochs=epochs, command_serial=decided.command_serial)
         if updated != settings:

@@ -12,10 +12,12 @@
     │                           passphrase gets after the duress passphrase
     │                           destroyed its slot)
     ├── NotEnrolledError        nothing enrolled on this device
-    ├── TrustError              the server's notes do not verify
     ├── OfflineError            no connection: the outbox keeps what it holds
     ├── ServerError             the server refused (its status kept)
     └── ScrubRefusedError       a file whose metadata cannot be removed
+
+What the server shows that does not verify against the organization's key
+is a :class:`shoal.trusted.TrustError`, as on the desk.
 
 Messages name files and directories, never passphrases, logical record
 names or key material.
@@ -40,10 +42,6 @@ class WrongPassphraseError(PassphraseError):
 
 class NotEnrolledError(FieldError):
     """This device holds no enrolment (or only what a decoy shows)."""
-
-
-class TrustError(FieldError):
-    """What the server shows does not verify against the organization's key."""
 
 
 class OfflineError(FieldError):

@@ -7,7 +7,9 @@
     │                           there when it must not be, or malformed
     ├── PassphraseError         no usable passphrase (empty, unreadable file)
     │   └── WrongPassphraseError  the keystore does not open with it
-    └── EnrollmentError         an enrollment bundle is malformed
+    ├── EnrollmentError         an enrollment bundle is malformed
+    └── TrustError              the organization's signed notes, as the server
+                                shows them, do not establish what to trust
 
 Messages name files, never passphrases or key material.
 """
@@ -31,3 +33,7 @@ class WrongPassphraseError(PassphraseError):
 
 class EnrollmentError(TrustedError):
     """An enrollment bundle could not be parsed."""
+
+
+class TrustError(TrustedError):
+    """The organization's signed notes, as the server shows them, are not trusted."""

@@ -1,8 +1,10 @@
-"""Which epoch of our compartment the desk trusts, from notes the server shows.
+"""Which epoch of our compartment a trusted machine believes, from notes the server shows.
 
-The server is untrusted: it hands over the organization's signed notes
-(``GET /api/v1/org``), and the desk believes only what verifies against
-the root key it was enrolled with (given out of band), along the chain
+Shared by the handler's desk and the member's field client. The server is
+untrusted: it hands over the organization's signed notes (``GET
+/api/v1/org``, or a door's ``…/org`` for members), and the client believes
+only what verifies against the root key it was enrolled with (given out of
+band), along the chain
 root → command key → epoch (:mod:`shoal.org`). Pure: notes and ``now`` in,
 verified values out.
 
@@ -32,7 +34,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from .. import crypto, org
-from .errors import NotReadyError, TrustError
+from .errors import StateFileError, TrustError
 
 T = TypeVar("T")
 
@@ -125,11 +127,11 @@ def rebuild(
                 org.verify_epoch(entry.epoch_note, certificate, organization, now=entry.accepted)
             )
     except (crypto.CryptoError, org.OrgError):
-        raise NotReadyError(
-            "the notes stored in desk.json do not verify against the enrolled root key"
+        raise StateFileError(
+            "the stored organization notes do not verify against the enrolled root key"
         ) from None
     if len({e.compartment_id for e in epochs}) != 1:
-        raise NotReadyError("desk.json holds epochs of more than one compartment")
+        raise StateFileError("the stored notes hold epochs of more than one compartment")
     return Trust(organization, tuple(epochs), max(serials, default=0), reading)
 
 
