@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, PngImagePlugin
 
-from shoal.desk import _imaging
+from shoal.desk import _confined, _imaging
 from shoal.desk._imaging import (
     MAX_INPUT,
     CleanImage,
@@ -96,10 +96,14 @@ def bomb_png(side: int = 20_000) -> bytes:
     )
 
 
-def probe(code: str, timeout: float = 10.0) -> _imaging._Ran:
+def probe(code: str, timeout: float = 10.0) -> _confined.Ran:
     """Run Python ``code`` as the worker is run: same wrapper, same spawn."""
-    return _imaging._run_confined(
-        [sys.executable, "-I", "-c", code], b"", timeout=timeout, limit=1 << 20
+    return _confined.run_confined(
+        [sys.executable, "-I", "-c", code],
+        b"",
+        limits=_imaging.LIMITS,
+        timeout=timeout,
+        limit=1 << 20,
     )
 
 
@@ -313,7 +317,7 @@ def spawn_forbidden(*args: object, **kwargs: object) -> None:
 def test_what_is_not_an_image_is_refused_without_a_process(
     monkeypatch: pytest.MonkeyPatch, data: bytes, reason: str
 ) -> None:
-    monkeypatch.setattr(_imaging, "_run_confined", spawn_forbidden)
+    monkeypatch.setattr(_imaging, "run_confined", spawn_forbidden)
 
     with pytest.raises(ImageRefused) as refused:
         sanitize_image(data)
@@ -459,10 +463,10 @@ def test_the_wrapper_limits_the_worker() -> None:
 
 
 def test_the_worker_limits_itself(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_imaging, "_confinement", lambda: _imaging._Confinement((), "none"))
+    monkeypatch.setattr(_confined, "_confinement", lambda: _confined._Confinement((), "none"))
 
     unconfined = probe(LIMITS).out.decode().strip()
-    confined = probe("from shoal.desk._imaging_worker import _confine; _confine(); " + LIMITS)
+    confined = probe("from shoal.desk._imaging import LIMITS; LIMITS.apply(); " + LIMITS)
 
     assert unconfined != EXPECTED_LIMITS
     assert confined.out.decode().strip() == EXPECTED_LIMITS

@@ -1,8 +1,9 @@
 """The image worker: decodes one untrusted image, answers with a clean PNG.
 
 Run only by :mod:`._imaging` as ``python -I -m shoal.desk._imaging_worker``,
-confined there (no network, no keys, no environment). It lowers its own
-resource limits before anything else, in case a wrapper was missing, then
+confined by :mod:`._confined` (no network, no keys, no environment). It
+lowers its own resource limits before anything else, in case a wrapper was
+missing (:data:`._imaging.LIMITS`), then
 reads the image from stdin and writes to stdout one JSON line, then the
 PNG::
 
@@ -24,12 +25,11 @@ import contextlib
 import io
 import json
 import math
-import resource
 import sys
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from ._imaging import _RLIMITS, MAX_INPUT, MAX_PIXELS, SHOWN_EDGE, sniff_image
+from ._imaging import LIMITS, MAX_INPUT, MAX_PIXELS, SHOWN_EDGE, sniff_image
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -66,7 +66,7 @@ class _Refused(Exception):
 
 
 def main() -> int:
-    _confine()
+    LIMITS.apply()
     out = sys.stdout.buffer
     try:
         head, png = _sanitize(sys.stdin.buffer.read(MAX_INPUT + 1))
@@ -81,15 +81,6 @@ def main() -> int:
     out.write(json.dumps({"error": code}).encode("ascii") + b"\n")
     out.flush()
     return 2
-
-
-def _confine() -> None:
-    """Lower every limit in :data:`._imaging._RLIMITS`; never raise one."""
-    for which, value in _RLIMITS.values():
-        soft, hard = resource.getrlimit(which)
-        hard = value if hard == resource.RLIM_INFINITY else min(hard, value)
-        soft = hard if soft == resource.RLIM_INFINITY else min(soft, hard)
-        resource.setrlimit(which, (soft, hard))
 
 
 def _sanitize(data: bytes) -> tuple[dict[str, Any], bytes]:

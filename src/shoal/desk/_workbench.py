@@ -24,9 +24,12 @@ import binascii
 import contextlib
 import io
 import json
+import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,9 +47,10 @@ from ._application import KIND as APPLICATION
 from ._export import ExportFile, ExportReport, export_reports
 from ._grading import credibility, reliability
 from ._imaging import MAX_INPUT, CleanImage, ImageRefused, sanitize_image, sniff_image
-from ._items import READ_SIZE, TEXT_KINDS, open_item, place_of, report_of
+from ._items import FILE_KINDS, READ_SIZE, TEXT_KINDS, open_item, place_of, report_of
 from ._library import ItemRow, Library
 from ._reply import seal_reply
+from ._scrubbing import MAX_FILE, ScrubRefused, scrub_confined
 from ._state import Config, ItemMeta, Layout, load_config, load_index
 from ._sync import Progress, SyncReport, connect, sync
 from ._vault import Vault
@@ -79,6 +83,20 @@ INDEX_BATCH = 1000
 MAX_TAGS = 20
 MAX_TAG = 40
 MAX_NOTE = 20_000
+#: What a forwarded image lost, told to the receiving desk ("scrubbed").
+IMAGE_SCRUBBED = "all metadata: re-encoded as a PNG of its pixels only"
+#: What of a forward's "scrubbed" list the receiving desk shows.
+_SHOWN_SCRUBBED = 20
+_SHOWN_SCRUBBED_NAME = 80
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """A forward sent: its id on the server, and what was removed from its
+    file before it was sealed (None for a text, which has no metadata)."""
+
+    forward_id: str
+    scrubbed: tuple[str, ...] | None
 
 
 class _Head(io.RawIOBase):
@@ -457,14 +475,14 @@ class Workbench:
         with self.lock:
             return self.library.forward_doors()
 
-    def forward(self, item_id: str, door: str) -> str:
+    def forward(self, item_id: str, door: str) -> Forwarded:
         """Forward a report to another compartment's desks (and command):
         scrubbed, sealed to their current epoch here, signed by this handler.
-        Returns the new item's id on the server."""
+        Returns the new item's id on the server, and what was removed."""
         row = self._item(item_id)
         if row.standing == Standing.REJECTED.value or row.error:
             raise ForwardRefusedError("a rejected or damaged item is never forwarded")
-        content, name = self._forwardable(row)
+        content, name, scrubbed = self._forwardable(row)
         now = datetime.now(UTC)
         with self._api() as api:
             trust = self._online(api)
@@ -496,33 +514,50 @@ class Workbench:
                 header["place"] = {"lat": row.place[0], "lon": row.place[1]}
             if name is not None:
                 header["name"] = name
+            if scrubbed is not None:
+                header["scrubbed"] = list(scrubbed)
             recipients = forward_recipients(target, trust.command_reading)
             sealed = crypto.encrypt_item(
                 recipients, header, content, signer=self.keystore.signing_key
             )
             forward_id = api.forward(door, sealed)
         self._remember([{"t": "forwarded", "item": item_id, "to": door}])
-        return forward_id
+        return Forwarded(forward_id, scrubbed)
 
-    def _forwardable(self, row: ItemRow) -> tuple[bytes, str | None]:
-        """The content to forward, scrubbed, and the file name if a file.
+    def _forwardable(self, row: ItemRow) -> tuple[bytes, str | None, tuple[str, ...] | None]:
+        """The content to forward, scrubbed; the file name and what was
+        removed if it is a file.
 
-        Text carries no file metadata; images are re-encoded by the
-        sanitizer, which keeps pixels only. Other files are refused: their
-        metadata cannot be removed here yet (a PDF's author, a document's
-        revision history), and forwarding them as they are would pass on
-        whatever identifies the contact.
+        Text carries no file metadata. Images are re-encoded by the
+        sanitizer, which keeps pixels only. Other files are cleaned by
+        :mod:`shoal.scrub` in a confined worker (:mod:`._scrubbing`), never
+        in this process; what it cannot clean (a format it does not know, a
+        damaged or encrypted file) is refused, since forwarding it as it is
+        would pass on whatever identifies the contact. ffmpeg, for videos,
+        is the one on this process's PATH.
         """
-        if row.kind in KEPT_KINDS:
-            return row.text.encode("utf-8"), None
-        if row.image is None:
+        if row.kind in KEPT_KINDS and not (row.kind == FORWARD and row.name is not None):
+            return row.text.encode("utf-8"), None, None
+        if row.kind not in FILE_KINDS and row.kind != FORWARD:
             raise ForwardRefusedError(
-                "only text and images can be forwarded: this file's metadata cannot be "
-                "removed on the desk yet"
+                f"only texts and files are forwarded, and this is a {row.kind!r}"
             )
-        clean = self.image(row.item_id)
-        stem = (row.name or "image").rsplit(".", 1)[0][:100] or "image"
-        return clean.png, f"{stem}.png"
+        if row.image is not None:
+            try:
+                clean = self.image(row.item_id)
+            except ImageRefused as refused:
+                raise ForwardRefusedError(
+                    "this image could not be re-encoded safely, so its metadata could not "
+                    "be removed: nothing was forwarded"
+                ) from refused
+            stem = (row.name or "image").rsplit(".", 1)[0][:100] or "image"
+            return clean.png, f"{stem}.png", (IMAGE_SCRUBBED,)
+        if row.size > MAX_FILE:
+            raise ScrubRefused("too-large")
+        data = b"".join(self.stream(row.item_id))
+        cleaned = scrub_confined(data, ffmpeg=_ffmpeg())
+        stem = (row.name or "file").rsplit(".", 1)[0][:100] or "file"
+        return cleaned.data, f"{stem}.{cleaned.extension}", cleaned.removed
 
     # -- content -------------------------------------------------------------
 
@@ -709,6 +744,12 @@ def _shown(
     return shown
 
 
+def _ffmpeg() -> str | None:
+    """ffmpeg's absolute path, from this process's PATH (the worker has none)."""
+    found = shutil.which("ffmpeg")
+    return None if found is None else os.path.abspath(found)
+
+
 def _provenance(header: dict[str, Any]) -> str:
     original = header.get("original")
     original = original if isinstance(original, dict) else {}
@@ -719,4 +760,20 @@ def _provenance(header: dict[str, Any]) -> str:
         parts.append(f"credibility {original['credibility']:.1}")
     if isinstance(original.get("reliability"), str):
         parts.append(f"source reliability {original['reliability']:.1}")
-    return ", ".join(parts)
+    return ", ".join(parts) + _scrubbed(header.get("scrubbed"))
+
+
+def _scrubbed(found: object) -> str:
+    """What the sending desk says it removed from a forwarded file, shown
+    plain (no control, format or bidirectional characters) and short."""
+    if not isinstance(found, list):
+        return ""
+    names = [
+        "".join(c for c in name if c.isprintable())[:_SHOWN_SCRUBBED_NAME]
+        for name in found[:_SHOWN_SCRUBBED]
+        if isinstance(name, str)
+    ]
+    names = [name for name in names if name.strip()]
+    if not names:
+        return "; no metadata found to remove before forwarding"
+    return f"; removed before forwarding: {'; '.join(names)}"

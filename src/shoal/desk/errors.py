@@ -16,8 +16,10 @@
     ├── ReplyRefusedError     a reply that must not be sent: the contact's
     │                         recipient is of another key type
     ├── ForwardRefusedError   a forward that must not be sent: a rejected or
-    │                         damaged item, a file whose metadata cannot be
-    │                         removed, a name that is no door
+    │   │                     damaged item, a file whose metadata cannot be
+    │   │                     removed, a name that is no door
+    │   └── ScrubRefused      (in ._scrubbing) a file the confined scrub worker
+    │                         would not or could not clean
     ├── ExportError           reports could not be exported: the target folder
     │                         is in use, or a field is malformed
     └── ManifestError         an export folder does not match its signed

@@ -478,8 +478,13 @@ class _UI:
         item_id = request.path_params["item"]
         values = await self.form(request)
         door = values.get("door", "")
-        forward_id = await run_in_threadpool(workbench.forward, item_id, door)
-        self.desk.say(f"Forwarded to door {door} as {forward_id}: scrubbed, sealed and signed.")
+        sent = await run_in_threadpool(workbench.forward, item_id, door)
+        said = f"Forwarded to door {door} as {sent.forward_id}: scrubbed, sealed and signed."
+        if sent.scrubbed:
+            said += f" Removed from the file: {'; '.join(sent.scrubbed)}."
+        elif sent.scrubbed is not None:
+            said += " The file carried no metadata to remove."
+        self.desk.say(said)
         return self.back(_return_to(request, values))
 
     async def export(self, request: Request, workbench: Workbench) -> Response:
