@@ -27,6 +27,7 @@ def test_the_public_surface() -> None:
         "WrongPassphraseError",
         "accept",
         "create_keystore",
+        "exchange",
         "make_private_dir",
         "partner_epoch",
         "passphrase_file_option",

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import itertools
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import Any, BinaryIO
 
 import httpx
 
-from .. import crypto, org
+from .. import crypto, org, trusted
 from ..trusted import OrgDocument
 from ._state import ContactMeta, ItemMeta, check_id
 from .errors import ServerError, UnreachableError
@@ -31,15 +30,12 @@ from .errors import ServerError, UnreachableError
 LOGIN_CONTEXT = b"shoal handler login v1\n"
 #: Items asked for per page of ``GET /api/v1/handler/items``.
 PAGE_SIZE = 100
-#: How much of a server's error message is shown.
-MAX_SHOWN = 200
 #: The largest audit entry (an age file) the server accepts and serves.
 MAX_AUDIT_ENTRY = 64 * 1024
 #: At most this many entries per page of ``GET /api/v1/handler/audit/entries``.
 AUDIT_PAGE_SIZE = 1000
 #: A consistency proof has at most about 2·log2(n) hashes; n < 2**63.
 MAX_PROOF = 128
-_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 
 def _count(value: object) -> int:
@@ -79,20 +75,6 @@ class Page:
     more: bool  # the server's "next" was not null: ask again after these
 
 
-def _shown(text: str) -> str:
-    return _UNPRINTABLE.sub("?", text[:MAX_SHOWN])
-
-
-def _refusal(response: httpx.Response, what: str) -> ServerError:
-    try:
-        message = response.json()["error"]
-    except (ValueError, KeyError, TypeError):
-        message = None
-    detail = f": {_shown(message)}" if isinstance(message, str) else ""
-    status = response.status_code
-    return ServerError(f"the server refused {what} ({status}){detail}", status)
-
-
 class HandlerAPI:
     """One desk's session with the server: log in once, then ask."""
 
@@ -109,20 +91,17 @@ class HandlerAPI:
         self, method: str, path: str, what: str, **kwargs: Any
     ) -> Iterator[httpx.Response]:
         """The response to one request, streamed; errors mapped by origin."""
-        headers = dict(kwargs.pop("headers", {}))
-        if self._token is not None:
-            headers["Authorization"] = f"Bearer {self._token}"
-        try:
-            with self._client.stream(method, path, headers=headers, **kwargs) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise _refusal(response, what)
-                yield response
-        except httpx.TransportError as exc:
-            reason = type(exc).__name__
-            raise UnreachableError(f"cannot reach the server ({what}): {reason}") from None
-        except httpx.HTTPError as exc:
-            raise ServerError(f"malformed answer to {what}: {type(exc).__name__}") from None
+        with trusted.exchange(
+            self._client,
+            method,
+            path,
+            what,
+            bearer=self._token,
+            refused=ServerError,
+            unreachable=UnreachableError,
+            **kwargs,
+        ) as response:
+            yield response
 
     def _json(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
         with self._exchange(method, path, what, **kwargs) as response:

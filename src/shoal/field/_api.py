@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 
 import httpx
 
+from .. import trusted
 from ..trusted import OrgDocument
 from .errors import OfflineError, ServerError
 
@@ -33,25 +34,19 @@ UPLOAD_CHUNK = 16 << 20
 READ_SIZE = 256 << 10
 #: The largest reply the client downloads (the server's reply limit, and more).
 MAX_REPLY = 1 << 20
-MAX_SHOWN = 200
 TIMEOUT = httpx.Timeout(60.0, connect=30.0)
-_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
 _ID = re.compile(r"\A[0-9a-f]{32}\Z")
-
-
-def _shown(text: str) -> str:
-    return _UNPRINTABLE.sub("?", text[:MAX_SHOWN])
 
 
 def _id(value: object) -> str:
     if not isinstance(value, str) or not _ID.match(value):
-        raise ServerError("the server answered with a malformed id", 502)
+        raise ServerError("the server answered with a malformed id")
     return value
 
 
 def _count(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ServerError("the server answered with a malformed count", 502)
+        raise ServerError("the server answered with a malformed count")
     return value
 
 
@@ -97,17 +92,17 @@ class MemberAPI:
     def _exchange(
         self, method: str, path: str, what: str, **kwargs: Any
     ) -> Iterator[httpx.Response]:
-        headers = dict(kwargs.pop("headers", {}))
-        if self._session is not None:
-            headers["Authorization"] = f"Bearer {self._session}"
-        try:
-            with self._http.stream(method, path, headers=headers, **kwargs) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise _refusal(response, what)
-                yield response
-        except httpx.TransportError as exc:
-            raise OfflineError(f"no connection to the server ({type(exc).__name__})") from None
+        with trusted.exchange(
+            self._http,
+            method,
+            path,
+            what,
+            bearer=self._session,
+            refused=ServerError,
+            unreachable=OfflineError,
+            **kwargs,
+        ) as response:
+            yield response
 
     def _json(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
         with self._exchange(method, path, what, **kwargs) as response:
@@ -115,9 +110,9 @@ class MemberAPI:
             try:
                 value = response.json()
             except ValueError:
-                raise ServerError(f"the server's answer to {what} is not JSON", 502) from None
+                raise ServerError(f"the server's answer to {what} is not JSON") from None
         if not isinstance(value, dict):
-            raise ServerError(f"the server's answer to {what} is malformed", 502)
+            raise ServerError(f"the server's answer to {what} is malformed")
         return value
 
     def _door_path(self, rest: str) -> str:
@@ -129,7 +124,7 @@ class MemberAPI:
         )
         session = answer.get("session")
         if not isinstance(session, str) or not session.isascii() or len(session) > 200:
-            raise ServerError("the server answered the login with a malformed session", 502)
+            raise ServerError("the server answered the login with a malformed session")
         self._session = session
 
     def logout(self) -> None:
@@ -152,7 +147,7 @@ class MemberAPI:
             if not all(isinstance(n, str) for n in [*commands, *epochs]):
                 raise TypeError
         except (KeyError, TypeError):
-            raise ServerError("the server's organization notes are malformed", 502) from None
+            raise ServerError("the server's organization notes are malformed") from None
         return DoorNotes(root, OrgDocument(organization, tuple(commands), tuple(epochs)))
 
     def _upload_state(self, answer: dict[str, Any]) -> UploadState:
@@ -212,7 +207,7 @@ class MemberAPI:
         answer = self._json("POST", self._door_path(f"uploads/{upload_id}/finish"), "the upload")
         item = self._upload_state(answer).item
         if item is None:
-            raise ServerError("the server finished the upload without an item", 502)
+            raise ServerError("the server finished the upload without an item")
         return item
 
     def arm_alarm(self, sealed: bytes) -> str:
@@ -225,7 +220,7 @@ class MemberAPI:
         )
         token = answer.get("token")
         if not isinstance(token, str) or not re.fullmatch(r"[A-Za-z0-9_-]{43}", token):
-            raise ServerError("the server answered with a malformed token", 502)
+            raise ServerError("the server answered with a malformed token")
         return token
 
     def release_alarm(self, token: str) -> None:
@@ -236,11 +231,11 @@ class MemberAPI:
         answer = self._json("GET", self._door_path("sealed-replies"), "the messages")
         replies = answer.get("replies")
         if not isinstance(replies, list):
-            raise ServerError("the server's list of messages is malformed", 502)
+            raise ServerError("the server's list of messages is malformed")
         out = []
         for entry in replies:
             if not isinstance(entry, dict):
-                raise ServerError("the server's list of messages is malformed", 502)
+                raise ServerError("the server's list of messages is malformed")
             out.append(SealedReply(_id(entry.get("id")), _count(entry.get("size"))))
         return out
 
@@ -252,7 +247,7 @@ class MemberAPI:
             for chunk in response.iter_bytes():
                 data += chunk
                 if len(data) > MAX_REPLY:
-                    raise ServerError("the server sent a message larger than any reply", 502)
+                    raise ServerError("the server sent a message larger than any reply")
         return bytes(data)
 
     def delete_reply(self, reply_id: str) -> None:
@@ -266,14 +261,3 @@ def _piece(source: BinaryIO, length: int) -> Iterator[bytes]:
     while length > 0 and (chunk := source.read(min(length, READ_SIZE))):
         length -= len(chunk)
         yield chunk
-
-
-def _refusal(response: httpx.Response, what: str) -> ServerError:
-    try:
-        message = response.json()["error"]
-    except (ValueError, KeyError, TypeError):
-        message = None
-    detail = f": {_shown(message)}" if isinstance(message, str) else ""
-    return ServerError(
-        f"the server refused {what} ({response.status_code}){detail}", response.status_code
-    )

@@ -606,7 +606,7 @@ class Field:
             try:
                 item = api.upload(part.upload, path, entry.epoch, resumed)
             except ServerError as exc:
-                if exc.status >= 500:
+                if exc.status is None or exc.status >= 500:
                     raise OfflineError(str(exc)) from None
                 self._store.put_json(name, _outbox.refused(entry, str(exc)).to_json())
                 return False

@@ -49,9 +49,10 @@ class OfflineError(FieldError):
 
 
 class ServerError(FieldError):
-    """The server refused a request, or answered something malformed."""
+    """The server refused a request (``status``), or answered something
+    malformed (``status`` None)."""
 
-    def __init__(self, message: str, status: int) -> None:
+    def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
 
