@@ -658,12 +658,6 @@ class Field:
                 )
             self._store.delete(name)
 
-    def forget_kept(self) -> int:
-        names = self._store.names("kept/")
-        for name in names:
-            self._store.delete(name)
-        return len(names)
-
 
 def _open_reply(data: bytes, identity: crypto.Identity, trust: Trust) -> Message:
     """A reply as the member may believe it: signed by a handler of an epoch
