@@ -126,7 +126,8 @@ def _refuse_encrypted(archive: zipfile.ZipFile) -> None:
         manifest = SafeTree.fromstring(
             read_entry(archive, entry, _MAX_MANIFEST, _KIND), forbid_dtd=True
         )
-    except (SyntaxError, ValueError):  # ParseError is a SyntaxError; defusedxml's, ValueErrors
+    # ParseError is a SyntaxError; defusedxml's, ValueErrors; an unknown encoding, LookupError.
+    except (SyntaxError, ValueError, LookupError):
         raise MalformedFileError(_KIND, "has a damaged manifest") from None
     for tag in ("encryption-data", "keyinfo"):
         if manifest.find(f".//{{{_MANIFEST}}}{tag}") is not None:

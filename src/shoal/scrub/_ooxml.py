@@ -265,7 +265,8 @@ def _overrides(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> dict[str, st
 def _parse(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> Any:
     try:
         return SafeTree.fromstring(read_entry(archive, entry, _SMALL_PART, _KIND), forbid_dtd=True)
-    except (SyntaxError, ValueError):  # ParseError is a SyntaxError; defusedxml's, ValueErrors
+    # ParseError is a SyntaxError; defusedxml's, ValueErrors; an unknown encoding, LookupError.
+    except (SyntaxError, ValueError, LookupError):
         raise MalformedFileError(_KIND, "has a damaged XML part") from None
 
 

@@ -133,7 +133,8 @@ def rewrite(
             parser.feed(chunk)
             target.write(handler.take())
         parser.close()
-    except (xml.sax.SAXException, ValueError):  # DefusedXmlException is a ValueError
+    # DefusedXmlException is a ValueError; an unknown declared encoding, a LookupError.
+    except (xml.sax.SAXException, ValueError, LookupError):
         raise MalformedFileError(kind, "has a damaged or unsafe XML part") from None
     target.write(handler.take())
 
