@@ -106,6 +106,12 @@ class OrgKit:
     command_serial: int
     reading: crypto.AgeIdentity
     compartments: dict[str, Compartment] = field(default_factory=dict)
+    #: When epochs made without an explicit expiry expire: fixed for the
+    #: kit, so that the same epoch signed twice is the same note (a clock
+    #: second passing between two signings made them differ).
+    default_expiry: datetime = field(
+        default_factory=lambda: datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)
+    )
 
     @property
     def org_id(self) -> str:
@@ -146,7 +152,7 @@ class OrgKit:
             compartment_id=compartment.compartment_id,
             door=door,
             number=number,
-            expires=expires or datetime.now(UTC) + timedelta(days=30),
+            expires=expires or self.default_expiry,
             handlers=tuple(
                 h.entry for h in (compartment.handlers if handlers is None else handlers)
             ),
