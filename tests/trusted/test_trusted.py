@@ -28,6 +28,7 @@ def test_the_public_surface() -> None:
         "accept",
         "create_keystore",
         "exchange",
+        "json_object",
         "make_private_dir",
         "partner_epoch",
         "passphrase_file_option",

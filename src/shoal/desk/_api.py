@@ -106,13 +106,7 @@ class HandlerAPI:
     def _json(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
         with self._exchange(method, path, what, **kwargs) as response:
             response.read()
-        try:
-            value = response.json()
-        except ValueError:
-            raise ServerError(f"the answer to {what} is not JSON") from None
-        if not isinstance(value, dict):
-            raise ServerError(f"the answer to {what} is not a JSON object")
-        return value
+        return trusted.json_object(response, what, refused=ServerError)
 
     def organization(self) -> OrgDocument:
         value = self._json("GET", "/api/v1/org", "the organization's notes")

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import resource
 import selectors
@@ -153,6 +154,23 @@ def run_confined(
             proc.wait()
         _await_group_gone(proc.pid, time.monotonic() + _GROUP_GRACE)
     return Ran(status, out, timed_out=not exited and not overflowed, overflowed=overflowed)
+
+
+#: The longest JSON head a worker may answer with.
+MAX_HEADER = 64 * 1024
+
+
+def split_answer(out: bytes) -> tuple[dict[str, object], bytes] | None:
+    """A worker's answer: its JSON head and the bytes after it, or None if
+    there is no such head (the caller refuses; the answer is untrusted)."""
+    line, newline, rest = out.partition(b"\n")
+    if not newline or len(line) > MAX_HEADER:
+        return None
+    try:
+        head = json.loads(line)
+    except ValueError:
+        return None
+    return (head, rest) if isinstance(head, dict) else None
 
 
 def _pump(

@@ -24,7 +24,6 @@ image and never interpreted otherwise. The original stays the item.
 
 from __future__ import annotations
 
-import json
 import struct
 import unicodedata
 import zlib
@@ -32,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeGuard
 
-from ._confined import Limits, isolation, run_confined, worker_argv
+from ._confined import MAX_HEADER, Limits, isolation, run_confined, split_answer, worker_argv
 from .errors import ItemError
 
 __all__ = [
@@ -86,9 +85,8 @@ _UNSAFE = f"this image could not be decoded safely: {_DOWNLOAD_ONLY}"
 #: Codes the worker may answer with; anything else it says is "malformed".
 _WORKER_CODES = frozenset({"not-an-image", "too-large", "bomb", "undecodable"})
 
-_MAX_HEADER = 64 * 1024
 #: The largest PNG of SHOWN_EDGE² RGBA pixels, stored uncompressed, fits.
-_MAX_ANSWER = _MAX_HEADER + 2 * SHOWN_EDGE * SHOWN_EDGE * 4 + 1024 * 1024
+_MAX_ANSWER = MAX_HEADER + 2 * SHOWN_EDGE * SHOWN_EDGE * 4 + 1024 * 1024
 _MAX_SHOWN_TEXT = 200
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -202,7 +200,7 @@ def sanitize_image(data: bytes, *, timeout: float = 20.0) -> CleanImage:
         raise ImageRefused("timeout")
     if ran.overflowed:
         raise ImageRefused("too-much-output")
-    answer = _split_answer(ran.out)
+    answer = split_answer(ran.out)
     if answer is not None and isinstance(answer[0].get("error"), str):
         code = answer[0]["error"]
         raise ImageRefused(code if code in _WORKER_CODES else "malformed")
@@ -214,18 +212,6 @@ def sanitize_image(data: bytes, *, timeout: float = 20.0) -> CleanImage:
 
 
 # -- the worker's answer ---------------------------------------------------
-
-
-def _split_answer(out: bytes) -> tuple[dict[str, object], bytes] | None:
-    """The JSON head and the PNG after it, or None if there is no such head."""
-    line, newline, rest = out.partition(b"\n")
-    if not newline or len(line) > _MAX_HEADER:
-        return None
-    try:
-        head = json.loads(line)
-    except ValueError:
-        return None
-    return (head, rest) if isinstance(head, dict) else None
 
 
 def _clean_image(head: Mapping[str, object], png: bytes) -> CleanImage:

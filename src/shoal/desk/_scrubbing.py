@@ -34,7 +34,6 @@ it could not reach the keys or the network.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
@@ -44,7 +43,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._confined import Limits, run_confined, worker_argv
+from ._confined import MAX_HEADER, Limits, run_confined, split_answer, worker_argv
 from .errors import ForwardRefusedError
 
 __all__ = ["LIMITS", "MAX_FILE", "CleanFile", "ScrubRefused", "scrub_confined"]
@@ -73,7 +72,6 @@ _EXTENSIONS: Mapping[str, str] = {
 _ZIPS = frozenset({"docx", "xlsx", "pptx", "odt", "ods", "odp", "odg"})
 _ISO_MEDIA = frozenset({"mp4", "mov", "3gp", "m4a", "heic"})
 _MIME = re.compile(r"[a-z]+/[a-z0-9][a-z0-9.+-]{0,100}")
-_MAX_HEADER = 64 * 1024
 _MAX_REMOVED = 64
 _MAX_NAME = 200
 _MAX_SENTENCE = 600
@@ -148,7 +146,7 @@ def scrub_confined(
     private = (workspace or _workspace()) / f"shoal-scrub-{secrets.token_hex(16)}"
     argv = _worker_argv(str(private), *([ffmpeg] if ffmpeg else []))
     try:
-        ran = run_confined(argv, data, limits=LIMITS, timeout=timeout, limit=_MAX_HEADER + MAX_FILE)
+        ran = run_confined(argv, data, limits=LIMITS, timeout=timeout, limit=MAX_HEADER + MAX_FILE)
     except OSError as error:  # the interpreter or a wrapper would not start
         raise ScrubRefused("not-started") from error
     finally:
@@ -158,7 +156,7 @@ def scrub_confined(
         raise ScrubRefused("timeout")
     if ran.overflowed:
         raise ScrubRefused("too-much-output")
-    answer = _split_answer(ran.out)
+    answer = split_answer(ran.out)
     if answer is not None and isinstance(answer[0].get("error"), str):
         code = answer[0]["error"]
         if code not in _WORKER_CODES:
@@ -188,18 +186,6 @@ def _workspace() -> Path:
 
 
 # -- the worker's answer ---------------------------------------------------
-
-
-def _split_answer(out: bytes) -> tuple[dict[str, object], bytes] | None:
-    """The JSON head and the bytes after it, or None if there is no such head."""
-    line, newline, rest = out.partition(b"\n")
-    if not newline or len(line) > _MAX_HEADER:
-        return None
-    try:
-        head = json.loads(line)
-    except ValueError:
-        return None
-    return (head, rest) if isinstance(head, dict) else None
 
 
 def _clean_file(head: Mapping[str, object], data: bytes) -> CleanFile:

@@ -107,13 +107,7 @@ class MemberAPI:
     def _json(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
         with self._exchange(method, path, what, **kwargs) as response:
             response.read()
-            try:
-                value = response.json()
-            except ValueError:
-                raise ServerError(f"the server's answer to {what} is not JSON") from None
-        if not isinstance(value, dict):
-            raise ServerError(f"the server's answer to {what} is malformed")
-        return value
+        return trusted.json_object(response, what, refused=ServerError)
 
     def _door_path(self, rest: str) -> str:
         return f"/api/v1/doors/{self._door}/{rest}"

@@ -11,7 +11,7 @@ from ..store import PendingFile
 from ._cli import ErrorReportingGroup, passphrase_file_option, read_passphrase, work_factor_option
 from ._enrollment import Enrollment
 from ._files import make_private_dir, read_json, write_atomic, write_json
-from ._http import exchange
+from ._http import exchange, json_object
 from ._keystore_file import create_keystore, unlock_keystore
 from ._trust import (
     Acceptance,
@@ -48,6 +48,7 @@ __all__ = [
     "accept",
     "create_keystore",
     "exchange",
+    "json_object",
     "make_private_dir",
     "partner_epoch",
     "passphrase_file_option",

@@ -66,3 +66,16 @@ def exchange(
         raise unreachable(f"cannot reach the server ({what}): {reason}") from None
     except httpx.HTTPError as exc:
         raise refused(f"malformed answer to {what}: {type(exc).__name__}", None) from None
+
+
+def json_object(
+    response: httpx.Response, what: str, *, refused: Callable[[str, int | None], Exception]
+) -> dict[str, Any]:
+    """The answer (read already) as a JSON object, or ``refused(…, None)``."""
+    try:
+        value = response.json()
+    except ValueError:
+        raise refused(f"the answer to {what} is not JSON", None) from None
+    if not isinstance(value, dict):
+        raise refused(f"the answer to {what} is not a JSON object", None)
+    return value
