@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+import _engines
 from shoal import demo
 
 
@@ -128,7 +129,7 @@ def serve_demo(
     url = f"http://127.0.0.1:{port}"
     root = tmp / "org"
     root.mkdir()
-    shown = demo.build(root, url, classic=classic)
+    shown = demo.build(root, url, classic=classic, database=_engines.database_url())
     extra = {**(settings or {}), **({"limits": limits} if limits else {})}
     if extra:
         config = root / "server" / "server.json"

@@ -51,10 +51,14 @@ def _passphrase(folder: Path, name: str) -> tuple[str, Path]:
     return words, path
 
 
-def build(root: Path, url: str, *, classic: bool = False) -> dict[str, str]:
+def build(
+    root: Path, url: str, *, classic: bool = False, database: str | None = None
+) -> dict[str, str]:
     """Create the organization under ``root``; returns what to print.
 
-    ``classic`` makes an organization of X25519 keys (for older age tools).
+    ``classic`` makes an organization of X25519 keys (for older age tools);
+    ``database`` is the server's SQLAlchemy URL (default: SQLite in its data
+    directory).
     """
     key_flag = ["--classic"] if classic else []
     secrets_dir = root / "passphrases"
@@ -112,7 +116,8 @@ def build(root: Path, url: str, *, classic: bool = False) -> dict[str, str]:
         shown[f"handler of {door!r}: desk"] = str(desk_dir)
         shown[f"handler of {door!r}: passphrase"] = desk_pass
     server_dir = root / "server"
-    _shoal("admin", "init", "--data", str(server_dir), "--root-key", root_key)
+    database_args = ["--database", database] if database else []
+    _shoal("admin", "init", "--data", str(server_dir), "--root-key", root_key, *database_args)
     notes = sorted(str(p) for p in (command_dir / "notes").glob("*.note"))
     _shoal("admin", "import", "--data", str(server_dir), *notes)
     # The operator's file that lets one door take offers of services.

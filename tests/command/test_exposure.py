@@ -39,6 +39,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+import _engines
 from _served_org import free_port, shoal, wait_until_up
 from shoal import crypto, org, trusted
 from shoal.cli import main
@@ -222,7 +223,15 @@ def _build(root: Path) -> World:
     for name, door in HANDLERS.items():
         _ok("desk", "enroll", "--dir", str(root / name), "--server", url, "--root-key",
             root_key, "--door", door, "--compartment", compartments[door]["id"])  # fmt: skip
-    _ok("admin", "init", "--data", str(server_dir), "--root-key", root_key)
+    _ok(
+        "admin",
+        "init",
+        "--data",
+        str(server_dir),
+        "--root-key",
+        root_key,
+        *_engines.database_args(),
+    )
     _ok("admin", "import", "--data", str(server_dir),
         *sorted(str(p) for p in (command_dir / "notes").glob("*.note")))  # fmt: skip
     log = root / "server.log"

@@ -22,6 +22,7 @@ import httpx
 from _server_kit import HandlerKeys, OrgKit, ServerProcess, Stored, handler_token, new_org
 from sqlalchemy import select
 
+import _engines
 from shoal import crypto
 from shoal.server._admin import import_notes, init_data_dir
 from shoal.store import schema
@@ -111,7 +112,7 @@ def served(root: Path) -> Iterator[World]:
     kit.add_compartment("north", handlers=2)
     kit.add_compartment("south")
     data_dir = root / "data"
-    init_data_dir(data_dir, kit.root_key, None)
+    init_data_dir(data_dir, kit.root_key, _engines.database_url())
     import_notes(data_dir, kit.write_notes(root / "notes"), datetime.now(UTC))
     server = ServerProcess(data_dir, root)
     stored = Stored(data_dir)

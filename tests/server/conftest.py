@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from _server_kit import FakeClock, OrgKit, Stored, TestClient, new_org
 
+import _engines
 from shoal.server import create_app
 from shoal.server._admin import import_notes, init_data_dir
 
@@ -30,7 +31,7 @@ def test_org() -> OrgKit:
 
 def set_up_data_dir(directory: Path, test_org: OrgKit) -> Path:
     """The operator's two steps, in process (the CLI has its own tests)."""
-    init_data_dir(directory, test_org.root_key, None)
+    init_data_dir(directory, test_org.root_key, _engines.database_url())
     import_notes(directory, test_org.write_notes(directory.parent / "notes"), datetime.now(UTC))
     return directory
 

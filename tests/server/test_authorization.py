@@ -49,6 +49,7 @@ from _server_kit import (
 from sqlalchemy import select
 from starlette.routing import Mount
 
+import _engines
 from shoal import crypto, org
 from shoal.server import create_app
 from shoal.server._admin import import_notes, init_data_dir
@@ -435,7 +436,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     bravo = kit.add_compartment(DOORS["B"])
     staying, leaving = alpha.handlers
     data_dir = root / "data"
-    init_data_dir(data_dir, kit.root_key, None)
+    init_data_dir(data_dir, kit.root_key, _engines.database_url())
     import_notes(data_dir, kit.write_notes(root / "notes"), datetime.now(UTC))
     # Every cell of an upload route makes fresh uploads for contacts A and
     # B: far more than the per-contact quota (tests/server/test_uploads.py).

@@ -44,6 +44,7 @@ import pytest
 from _server_kit import OrgKit, ServerProcess, Stored, new_org
 from sqlalchemy import update
 
+import _engines
 from shoal import crypto
 from shoal.server._admin import import_notes, init_data_dir
 from shoal.store import schema
@@ -166,7 +167,7 @@ def kit() -> OrgKit:
 def data(tmp_path_factory: pytest.TempPathFactory, kit: OrgKit) -> Path:
     root = tmp_path_factory.mktemp("timing")
     directory = root / "data"
-    init_data_dir(directory, kit.root_key, None)
+    init_data_dir(directory, kit.root_key, _engines.database_url())
     import_notes(directory, kit.write_notes(root / "notes"), datetime.now(UTC))
     return directory
 

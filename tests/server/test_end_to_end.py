@@ -27,6 +27,7 @@ from _server_kit import (
     wait_for,
 )
 
+import _engines
 from shoal import crypto
 from shoal.store import schema
 
@@ -46,7 +47,9 @@ def kit() -> OrgKit:
 def data_dir(tmp_path_factory: pytest.TempPathFactory, kit: OrgKit) -> Path:
     root = tmp_path_factory.mktemp("e2e")
     data = root / "data"
-    shoal("admin", "init", "--data", str(data), "--root-key", kit.root_key)
+    shoal(
+        "admin", "init", "--data", str(data), "--root-key", kit.root_key, *_engines.database_args()
+    )
     shoal("admin", "import", "--data", str(data), *map(str, kit.write_notes(root / "notes")))
     config = data / "server.json"
     config.write_text(

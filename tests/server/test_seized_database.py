@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from _server_kit import Compartment, FakeClock, TestClient, handler_token, new_org
 
+import _engines
 from shoal import crypto
 from shoal.server import create_app
 from shoal.server._admin import import_notes, init_data_dir
@@ -25,7 +26,7 @@ def removed_handler(tmp_path: Path) -> tuple[Path, Compartment]:
     kit = new_org()
     north = kit.add_compartment("north", handlers=2)
     data = tmp_path / "data"
-    init_data_dir(data, kit.root_key, None)
+    init_data_dir(data, kit.root_key, _engines.database_url())
     import_notes(data, kit.write_notes(tmp_path / "notes"), datetime.now(UTC))
     second = tmp_path / "epoch-2.note"
     second.write_text(kit.epoch_note("north", 2, handlers=[north.handlers[0]]))

@@ -24,6 +24,7 @@ import _pages_kit as kit
 import pytest
 from _server_kit import Compartment, ServerProcess, handler_token, new_org, shoal, wait_for
 
+import _engines
 from _seizure import corpus_of, encodings, hits
 
 
@@ -57,7 +58,9 @@ def scene(tmp_path: Path) -> Iterator[Scene]:
     kit = new_org()
     north = kit.add_compartment("north")
     data = tmp_path / "data"
-    shoal("admin", "init", "--data", str(data), "--root-key", kit.root_key)
+    shoal(
+        "admin", "init", "--data", str(data), "--root-key", kit.root_key, *_engines.database_args()
+    )
     shoal("admin", "import", "--data", str(data), *map(str, kit.write_notes(tmp_path / "notes")))
     server = ServerProcess(data, tmp_path / "serve")
     yield Scene(data, server, north)

@@ -138,6 +138,59 @@ class Upload(Base):
     day: Mapped[date] = mapped_column(Date, index=True)  # day of the last progress
 
 
+class UploadPiece(Base):
+    """A durable piece of an unfinished upload: ``size`` bytes at ``offset``,
+    stored as a blob (ciphertext). Pieces live in the blob store, not on a
+    server's own disk, so any server process continues any upload; they
+    are recorded in the transaction that counts them as received."""
+
+    __tablename__ = "upload_pieces"
+    upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id"), primary_key=True)  # random id
+    offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # count
+    blob_id: Mapped[str] = mapped_column(String(64), index=True)  # SHA-256 of the ciphertext
+    size: Mapped[int] = mapped_column(BigInteger)  # count
+
+
+class Quota(Base):
+    """A global quota's use, raised and lowered in the transactions that
+    reserve and release it (``UPDATE … WHERE used + n <= limit``), so that
+    server processes sharing the database cannot together pass it."""
+
+    __tablename__ = "quotas"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)  # which quota (public)
+    used: Mapped[int] = mapped_column(BigInteger)  # count
+
+
+class BlobObject(Base):
+    """A blob of the PostgreSQL blob store: its id, size, and the key of
+    its chunks. A blob exists once this row is committed (whole or not at
+    all); its chunks were written before, under ``storage_id``."""
+
+    __tablename__ = "blob_objects"
+    blob_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the ciphertext
+    storage_id: Mapped[str] = mapped_column(ID, unique=True)  # random id
+    size: Mapped[int] = mapped_column(BigInteger)  # ciphertext size
+    day: Mapped[date] = mapped_column(Date)
+
+
+class BlobChunk(Base):
+    """One chunk of a blob in the PostgreSQL blob store (ciphertext)."""
+
+    __tablename__ = "blob_chunks"
+    storage_id: Mapped[str] = mapped_column(ID, primary_key=True)  # random id
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # count
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # ciphertext
+
+
+class BlobWrite(Base):
+    """A write into the PostgreSQL blob store in progress: what a crash
+    left here (chunks without a blob) is removed a day later."""
+
+    __tablename__ = "blob_writes"
+    storage_id: Mapped[str] = mapped_column(ID, primary_key=True)  # random id
+    day: Mapped[date] = mapped_column(Date, index=True)
+
+
 class Alarm(Base):
     """A member's silent alarm, stored ahead and released by its token.
 
