@@ -14,8 +14,12 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import sessionmaker
+
+from .errors import SchemaOutdatedError
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -38,10 +42,40 @@ def create_db_engine(url: str) -> Engine:
     return engine
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration."""
+def _alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(resources.files("shoal.store") / "migrations"))
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration this version of Shoal knows."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if head is None:
+        raise SchemaOutdatedError("no migrations are installed")
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The migration the database is at (``None``: an empty database)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def require_newest_schema(engine: Engine) -> None:
+    """Refuse a database that is not at :func:`head_revision`: a server
+    must never write rows of one schema into tables of another."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise SchemaOutdatedError(
+            f"the database is at migration {current or 'none'}, this version needs {head}: "
+            "run 'shoal admin migrate'"
+        )
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration."""
+    config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

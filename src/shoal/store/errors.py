@@ -4,8 +4,10 @@
 
     StoreError              root
     ├── BlobNotFoundError   no blob with that id (deleted, or never stored)
-    └── StorageFullError    the disk is full: the new object was refused and
-                            removed; everything stored before is whole
+    ├── StorageFullError    the disk is full: the new object was refused and
+    │                       removed; everything stored before is whole
+    └── SchemaOutdatedError the database is not at the newest migration
+                            (``shoal admin migrate``)
 """
 
 
@@ -19,3 +21,7 @@ class BlobNotFoundError(StoreError):
 
 class StorageFullError(StoreError):
     """The disk filled up while writing; the object was not stored."""
+
+
+class SchemaOutdatedError(StoreError):
+    """The database's schema is older (or newer) than this version's."""
