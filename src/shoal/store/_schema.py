@@ -67,7 +67,7 @@ class Item(Base):
     blob_id: Mapped[str] = mapped_column(String(64))  # SHA-256 of the ciphertext
     size: Mapped[int] = mapped_column(BigInteger)  # padded ciphertext size
     #: The epoch the item was sealed to: desks check its stanza count.
-    epoch: Mapped[int] = mapped_column(Integer, default=0)  # count
+    epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # count
     day: Mapped[date] = mapped_column(Date)
 
 

@@ -24,6 +24,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("items", schema=None) as batch_op:
-        batch_op.drop_column("epoch")
+    # In place, not in batch mode: on SQLite a batch drop rebuilds the table
+    # without AUTOINCREMENT and forgets the items' seq high-water mark, so a
+    # seq could be given twice (desks page by seq). SQLite drops a column in
+    # place since 3.35.
+    op.drop_column("items", "epoch")
     op.drop_table("handler_sync")
