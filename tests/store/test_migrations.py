@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
+from alembic import command, op
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -24,7 +24,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, inspect, select, text
 
 import _engines
-from shoal.store import create_db_engine, current_revision, migrate, schema
+from shoal.store import create_db_engine, current_revision, head_revision, migrate, schema
 from shoal.store._database import _alembic_config
 
 #: Steps that change nothing on an engine, on purpose: 0005 lengthens a
@@ -309,3 +309,37 @@ def test_the_upload_quota_starts_at_zero_without_uploads(engine: Engine) -> None
         assert connection.execute(text("SELECT name, used FROM quotas")).all() == [
             ("upload_bytes", 0)
         ]
+
+
+def test_a_migration_that_fails_halfway_leaves_the_schema_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite too (whose driver commits each DDL statement by itself):
+    ``migrate`` runs the whole upgrade in one transaction, so the third
+    table of 0007 failing leaves none of 0007 behind, still at 0006, and
+    a later ``migrate`` completes."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'half.db'}")
+    try:
+        migrate(engine, "0006")
+        before = set(inspect(engine).get_table_names())
+        real = op.create_table
+        made: list[str] = []
+
+        def failing(name: str, *columns: Any, **kw: Any) -> Any:
+            made.append(name)
+            if len(made) == 3:
+                raise RuntimeError("the disk went away")
+            return real(name, *columns, **kw)
+
+        monkeypatch.setattr(op, "create_table", failing)
+        with pytest.raises(RuntimeError, match="disk went away"):
+            migrate(engine)
+        monkeypatch.undo()
+        assert made[:2] == ["upload_pieces", "quotas"]
+        engine.dispose()
+        assert set(inspect(engine).get_table_names()) == before
+        assert current_revision(engine) == "0006"
+        migrate(engine)
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()

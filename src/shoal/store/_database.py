@@ -18,6 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import NullPool
 
 from .errors import SchemaOutdatedError
 
@@ -73,12 +74,42 @@ def require_newest_schema(engine: Engine) -> None:
         )
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration."""
+def _transactional_ddl(engine: Engine) -> Engine:
+    """An engine on the same SQLite file whose transactions hold DDL too.
+
+    pysqlite commits before each CREATE, ALTER or DROP, so a migration
+    that failed halfway would leave half a schema behind, still labelled
+    with the old revision. SQLAlchemy's recipe for pysqlite: the driver
+    leaves transactions alone and each one starts with our own BEGIN
+    (IMMEDIATE: no other process writes while the schema changes). Used
+    for migrations only; requests keep the driver's default.
+    """
+    ddl = create_engine(engine.url, poolclass=NullPool)
+
+    @event.listens_for(ddl, "connect")
+    def _connect(dbapi_connection: Any, record: Any) -> None:
+        _sqlite_pragmas(dbapi_connection, record)
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(ddl, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return ddl
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (the newest), all of it or none."""
     config = _alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    runner = _transactional_ddl(engine) if sqlite else engine
+    try:
+        with runner.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    finally:
+        if sqlite:
+            runner.dispose()
 
 
 def session_factory(engine: Engine) -> sessionmaker[Any]:
