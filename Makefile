@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/interop/node/node_modules/.installed
 
-.PHONY: demo test test-long lint typecheck pytest bench system-deps catalogs clean
+.PHONY: demo test test-postgresql test-long lint typecheck pytest bench system-deps catalogs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,11 +22,11 @@ $(NODE_STAMP): tests/interop/node/package.json
 # Debian packages the tests use; run as root (CI does).
 system-deps:
 	@if [ "$$(id -u)" = 0 ]; then \
-		pkgs="age chromium libimage-exiftool-perl microsocks"; command -v node >/dev/null || pkgs="$$pkgs nodejs"; \
+		pkgs="age chromium haproxy libimage-exiftool-perl microsocks systemd tor"; command -v node >/dev/null || pkgs="$$pkgs nodejs"; \
 		command -v npm >/dev/null || pkgs="$$pkgs npm"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null; \
-	else echo "not root: install 'age', 'chromium', 'libimage-exiftool-perl', 'microsocks', 'ffmpeg', 'nodejs' and 'npm' yourself for the interop and browser tests"; fi
+	else echo "not root: install 'age', 'chromium', 'haproxy', 'libimage-exiftool-perl', 'microsocks', 'systemd', 'tor', 'ffmpeg', 'nodejs' and 'npm' yourself for the interop, browser and deployment tests"; fi
 
 demo: $(STAMP)
 	$(BIN)/shoal demo
@@ -41,7 +41,13 @@ typecheck: $(STAMP)
 pytest: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest -q
 
+# The whole suite on SQLite, plus what always runs on a throwaway PostgreSQL
+# cluster (migrations, the blob stores' contract, two server processes).
 test: lint typecheck pytest
+
+# The whole suite again with every server's database on PostgreSQL. CI runs both.
+test-postgresql: $(STAMP) $(NODE_STAMP)
+	SHOAL_TEST_ENGINE=postgresql $(BIN)/pytest -q
 
 test-long: $(STAMP) $(NODE_STAMP)
 	SHOAL_LONG=1 $(BIN)/pytest -q

@@ -5,7 +5,6 @@ the browser tests; importable from any test module, like ``_tools``."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
@@ -19,6 +18,7 @@ from typing import Any
 import httpx
 
 import _engines
+from _server_config import update_server_config
 from shoal import demo
 
 
@@ -124,7 +124,7 @@ def serve_demo(
 ) -> Org:
     """Build the demo organization under ``tmp`` and serve it on a free
     port, with its own temporary directory (for seizure searches) and log.
-    ``limits`` and other ``settings`` go into the server's server.json."""
+    ``limits`` and other ``settings`` go into the server's server.toml."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     root = tmp / "org"
@@ -132,8 +132,7 @@ def serve_demo(
     shown = demo.build(root, url, classic=classic, database=_engines.database_url())
     extra = {**(settings or {}), **({"limits": limits} if limits else {})}
     if extra:
-        config = root / "server" / "server.json"
-        config.write_text(json.dumps(json.loads(config.read_text()) | extra))
+        update_server_config(root / "server", **extra)
     server_tmp = tmp / "server-tmp"
     server_tmp.mkdir()
     log = tmp / "server.log"

@@ -702,4 +702,4 @@ def test_a_directory_that_is_no_server_data_is_an_error(seized: Seized, tmp_path
         exposure, ["--dir", str(seized.world.command_dir), "--server-data", str(tmp_path)]
     )
     assert done.exit_code == 1
-    assert "server.json not found" in done.output
+    assert "server.toml not found" in done.output

@@ -21,7 +21,7 @@ from _tools import require_tool
 from shoal import crypto
 from shoal import org as orgmod
 from shoal.crypto._envelope import open_item as unframe
-from shoal.store import BlobStore, create_db_engine, schema, session_factory
+from shoal.store import FileBlobStore, create_db_engine, schema, session_factory
 
 DOOR = "news"
 MESSAGE = "The convoy passed the bridge at dawn: canary-7f3a."
@@ -127,7 +127,7 @@ def test_a_reply_forged_on_a_seized_server_is_not_believed(org: Org) -> None:
         recipients, header, b"Bring the others.", crypto.SigningKey.generate()
     )
     # The seized server writes them as if a handler had uploaded them.
-    blobs = BlobStore(org.root / "server" / "blobs")
+    blobs = FileBlobStore(org.root / "server" / "blobs")
     engine = create_db_engine(f"sqlite:///{org.root / 'server' / 'shoal.db'}")
     with session_factory(engine)() as db, db.begin():
         for forged in (unsigned, impostor):

@@ -103,7 +103,23 @@ class World:
         import_notes(self.data_dir, [note], now=datetime.now(UTC))
 
     def part_file(self, upload_id: str) -> Path:
+        """Where an older version kept an unfinished upload's bytes."""
         return self.data_dir / "uploads" / f"{upload_id}.part"
+
+    def pieces(self, upload_id: str) -> list[tuple[int, int, str]]:
+        """The upload's recorded pieces: offset, size, blob id."""
+        with self.stored.session() as db:
+            return [
+                (p.offset, p.size, p.blob_id)
+                for p in db.scalars(
+                    select(schema.UploadPiece)
+                    .where(schema.UploadPiece.upload_id == upload_id)
+                    .order_by(schema.UploadPiece.offset)
+                )
+            ]
+
+    def has_blob(self, blob_id: str) -> bool:
+        return any(path.name == blob_id for path in self.stored.blobs())
 
 
 @contextmanager
@@ -117,6 +133,7 @@ def served(root: Path) -> Iterator[World]:
     server = ServerProcess(data_dir, root)
     stored = Stored(data_dir)
     client = server.client()
+    world = World(kit, data_dir, server, client, stored, {})
     try:
         tokens = {
             door: handler_token(
@@ -124,11 +141,13 @@ def served(root: Path) -> Iterator[World]:
             )
             for door in ("north", "south")
         }
-        yield World(kit, data_dir, server, client, stored, tokens)
+        world.tokens.update(tokens)
+        yield world
     finally:
-        client.close()
+        # A test may have restarted the server: stop the one running now.
+        world.client.close()
         stored.close()
-        server.stop()
+        world.server.stop()
 
 
 def new_id() -> str:

@@ -8,7 +8,6 @@ processes (``_server_kit.ServerProcess``).
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from _server_kit import FakeClock, OrgKit, Stored, TestClient, new_org
 
 import _engines
+from _server_config import update_server_config
 from shoal.server import create_app
 from shoal.server._admin import import_notes, init_data_dir
 
@@ -47,13 +47,12 @@ def clock() -> FakeClock:
 
 
 def set_limits(data_dir: Path, **limits: int) -> None:
-    config = data_dir / "server.json"
-    config.write_text(json.dumps(json.loads(config.read_text()) | {"limits": limits}))
+    update_server_config(data_dir, limits=limits)
 
 
 @pytest.fixture
 def make_client(data_dir: Path, clock: FakeClock) -> Iterator[Callable[..., TestClient]]:
-    """A client of an app over ``data_dir``, with ``limits`` in its server.json."""
+    """A client of an app over ``data_dir``, with ``limits`` in its server.toml."""
     with contextlib.ExitStack() as stack:
 
         def make(**limits: int) -> TestClient:

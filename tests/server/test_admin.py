@@ -1,19 +1,25 @@
-"""``shoal admin init`` and ``shoal admin import``, as real processes."""
+"""``shoal admin init``, ``migrate`` and ``import``, as real processes."""
 
 from __future__ import annotations
 
-import json
+import os
 import stat
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 
 import pytest
 from _server_kit import OrgKit, Stored, new_org, shoal
-from sqlalchemy import select
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import inspect, select, text
 
+import _engines
+from _server_config import read_server_config, update_server_config
 from shoal import crypto, org
 from shoal.server._admin import import_notes, init_data_dir
-from shoal.store import schema
+from shoal.server._config import load_config
+from shoal.store import create_db_engine, current_revision, head_revision, schema
 
 
 def test_init_creates_a_private_data_directory(tmp_path: Path, test_org: OrgKit) -> None:
@@ -21,12 +27,12 @@ def test_init_creates_a_private_data_directory(tmp_path: Path, test_org: OrgKit)
     shoal("admin", "init", "--data", str(data), "--root-key", test_org.root_key)
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     assert stat.S_IMODE((data / "blobs").stat().st_mode) == 0o700
-    config = json.loads((data / "server.json").read_text())
-    assert config == {
+    assert read_server_config(data) == {
         "root_key": test_org.root_key,
         "database": f"sqlite:///{data.resolve() / 'shoal.db'}",
+        "blobs": {"backend": "filesystem"},
     }
-    assert stat.S_IMODE((data / "server.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE((data / "server.toml").stat().st_mode) == 0o600
     found = Stored(data)
     assert found.rows(schema.Note) == 0
     found.close()
@@ -40,7 +46,7 @@ def test_init_takes_a_database_url(tmp_path: Path, test_org: OrgKit) -> None:
     url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
     data = tmp_path / "data"
     shoal("admin", "init", "--data", str(data), "--root-key", test_org.root_key, "--database", url)
-    assert json.loads((data / "server.json").read_text())["database"] == url
+    assert read_server_config(data)["database"] == url
     assert (tmp_path / "elsewhere.db").exists()
 
 
@@ -56,7 +62,137 @@ def test_init_takes_only_a_root_verifier_key_and_never_echoes_one(
     done = shoal("admin", "init", "--data", str(tmp_path / "d"), "--root-key", key, check=False)
     assert done.returncode != 0
     assert key not in done.stdout + done.stderr
-    assert not (tmp_path / "d" / "server.json").exists()
+    assert not (tmp_path / "d" / "server.toml").exists()
+
+
+def test_init_with_the_database_blob_store_makes_no_blob_directory(
+    tmp_path: Path, test_org: OrgKit
+) -> None:
+    data = tmp_path / "data"
+    root_key = test_org.root_key
+    shoal("admin", "init", "--data", str(data), "--root-key", root_key, "--blobs", "database")
+    assert read_server_config(data)["blobs"] == {"backend": "database"}
+    assert load_config(data).blobs.backend == "database"
+    assert not (data / "blobs").exists()
+
+
+def test_init_sets_up_what_the_environment_configures(tmp_path: Path, test_org: OrgKit) -> None:
+    """``shoal serve`` will use SHOAL_DATABASE: that is the database to migrate."""
+    data = tmp_path / "data"
+    url = f"sqlite:///{tmp_path / 'from-the-environment.db'}"
+    env = {**os.environ, "SHOAL_DATABASE": url}
+    shoal("admin", "init", "--data", str(data), "--root-key", test_org.root_key, env=env)
+    assert revision(url) == head_revision()
+    assert not (data / "shoal.db").exists()
+    # The file holds the settings; the variable stays the operator's.
+    assert read_server_config(data)["database"] == f"sqlite:///{data.resolve() / 'shoal.db'}"
+
+
+def test_init_refuses_a_bad_variable_before_creating_anything(
+    tmp_path: Path, test_org: OrgKit
+) -> None:
+    data = tmp_path / "data"
+    env = {**os.environ, "SHOAL_LIMITS_MAX_BODY": "lots"}
+    done = shoal(
+        "admin", "init", "--data", str(data), "--root-key", test_org.root_key, check=False, env=env
+    )
+    assert done.returncode != 0
+    assert "SHOAL_LIMITS_MAX_BODY: must be a positive integer" in done.stderr
+    assert not data.exists()
+
+
+def test_init_refuses_a_directory_set_up_by_an_older_version(
+    tmp_path: Path, test_org: OrgKit
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "server.json").write_text("{}")
+    done = shoal("admin", "init", "--data", str(data), "--root-key", test_org.root_key, check=False)
+    assert done.returncode != 0 and "server.json exists" in done.stderr
+    assert sorted(p.name for p in data.iterdir()) == ["server.json"]
+
+
+# -- shoal admin migrate -------------------------------------------------------
+
+
+def revision(url: str) -> str | None:
+    engine = create_db_engine(url)
+    try:
+        return current_revision(engine)
+    finally:
+        engine.dispose()
+
+
+def tables(url: str) -> set[str]:
+    engine = create_db_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def downgrade(url: str, to: str) -> None:
+    """What an older version of Shoal left: its migrations, no further."""
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("shoal.store") / "migrations"))
+    engine = create_db_engine(url)
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, to)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def older(tmp_path: Path, test_org: OrgKit) -> tuple[Path, str]:
+    """A data directory whose database is at migration 0006, and its URL."""
+    data = tmp_path / "older"
+    init_data_dir(data, test_org.root_key, _engines.database_url())
+    url = load_config(data).database
+    downgrade(url, "0006")
+    return data, url
+
+
+def test_migrate_brings_an_older_database_to_the_newest_schema(older: tuple[Path, str]) -> None:
+    data, url = older
+    head = head_revision()
+    assert revision(url) == "0006" != head
+    assert "blob_objects" not in tables(url)
+    done = shoal("admin", "migrate", "--data", str(data))
+    assert done.stdout == f"database migrated from 0006 to {head}\n"
+    assert revision(url) == head
+    assert {"blob_objects", "blob_chunks", "upload_pieces", "quotas"} <= tables(url)
+    again = shoal("admin", "migrate", "--data", str(data))
+    assert again.stdout == f"database already at {head}\n"
+
+
+def test_migrate_sets_up_an_empty_database(initialized: Path, tmp_path: Path) -> None:
+    url = _engines.database_url() or f"sqlite:///{tmp_path / 'empty.db'}"
+    update_server_config(initialized, database=url)
+    done = shoal("admin", "migrate", "--data", str(initialized))
+    assert done.stdout == f"database migrated from none to {head_revision()}\n"
+    assert revision(url) == head_revision()
+
+
+def test_migrate_refuses_a_database_a_newer_version_migrated(initialized: Path) -> None:
+    url = load_config(initialized).database
+    engine = create_db_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    done = shoal("admin", "migrate", "--data", str(initialized), check=False)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert (
+        f"the database is at migration 9999, which this version of Shoal does not know "
+        f"(it knows up to {head_revision()}): run the newer version"
+    ) in done.stderr
+    assert revision(url) == "9999"
+
+
+def test_migrate_needs_an_initialized_directory(tmp_path: Path) -> None:
+    done = shoal("admin", "migrate", "--data", str(tmp_path / "none"), check=False)
+    assert done.returncode != 0 and "shoal admin init" in done.stderr
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 import secrets
 import shutil
@@ -50,6 +49,7 @@ from sqlalchemy import select
 from starlette.routing import Mount
 
 import _engines
+from _server_config import update_server_config
 from shoal import crypto, org
 from shoal.server import create_app
 from shoal.server._admin import import_notes, init_data_dir
@@ -440,10 +440,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     import_notes(data_dir, kit.write_notes(root / "notes"), datetime.now(UTC))
     # Every cell of an upload route makes fresh uploads for contacts A and
     # B: far more than the per-contact quota (tests/server/test_uploads.py).
-    config = data_dir / "server.json"
-    config.write_text(
-        json.dumps(json.loads(config.read_text()) | {"limits": {"max_uploads": 10_000}})
-    )
+    update_server_config(data_dir, limits={"max_uploads": 10_000})
     # Both doors offer services, so that those rows are about who may answer.
     questionnaires = data_dir / "questionnaires"
     questionnaires.mkdir()

@@ -4,13 +4,13 @@ and that another compartment's objects answer 404."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from _server_kit import FakeClock, OrgKit, Stored, TestClient, handler_token, reply_item
 
+from _server_config import update_server_config
 from shoal.store import schema
 
 API = "/api/v1"
@@ -140,8 +140,7 @@ def test_a_handler_deletes_an_item_then_a_contact(
 
 
 def set_retention(data_dir: Path, days: int) -> None:
-    config = data_dir / "server.json"
-    config.write_text(json.dumps(json.loads(config.read_text()) | {"retention_days": days}))
+    update_server_config(data_dir, retention_days=days)
 
 
 def test_retention_deletes_only_what_every_desk_holds_after_the_period(

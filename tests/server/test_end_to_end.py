@@ -4,7 +4,6 @@ misbehaves."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
@@ -28,6 +27,7 @@ from _server_kit import (
 )
 
 import _engines
+from _server_config import update_server_config
 from shoal import crypto
 from shoal.store import schema
 
@@ -51,10 +51,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory, kit: OrgKit) -> Path:
         "admin", "init", "--data", str(data), "--root-key", kit.root_key, *_engines.database_args()
     )
     shoal("admin", "import", "--data", str(data), *map(str, kit.write_notes(root / "notes")))
-    config = data / "server.json"
-    config.write_text(
-        json.dumps(json.loads(config.read_text()) | {"limits": {"max_body": MAX_BODY}})
-    )
+    update_server_config(data, limits={"max_body": MAX_BODY})
     return data
 
 

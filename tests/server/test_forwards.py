@@ -8,7 +8,6 @@ handlers) forwards to south (one).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 from _server_kit import FakeClock, OrgKit, Stored, TestClient, handler_token
 
+from _server_config import update_server_config
 from shoal import crypto
 from shoal.desk._api import HandlerAPI
 from shoal.desk.errors import ServerError
@@ -245,8 +245,7 @@ def test_retention_treats_a_forwarded_item_like_any_received_one(
     test_org: OrgKit,
     stored: Stored,
 ) -> None:
-    config = data_dir / "server.json"
-    config.write_text(json.dumps(json.loads(config.read_text()) | {"retention_days": 2}))
+    update_server_config(data_dir, retention_days=2)
     client = make_client()
     status, _ = forward(client, token_of(client, test_org, "north"), "south", forwarded(test_org))
     assert status == 201

@@ -1,15 +1,17 @@
 """Resumable uploads of items sealed on a member's device, against a real
 ``shoal serve``: ``/api/v1/doors/<door>/uploads`` (docs/api.md).
 
-Pieces, resuming, idempotence, the part file's truncation rule (the
-database is the truth), quotas, bounds, the sweep of abandoned uploads,
-and what is stored: the item the desk syncs is exactly the bytes sent.
+Pieces (blobs in the blob store, counted in the database), resuming,
+idempotence, two requests racing for one upload, quotas, bounds, the sweep
+of abandoned uploads, part files of an older version adopted, and what is
+stored: the item the desk syncs is exactly the bytes sent. The quota and
+the races across two server processes: test_two_processes.py.
 """
 
 from __future__ import annotations
 
+import secrets
 import socket
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -19,12 +21,16 @@ from typing import Any
 import pytest
 from _member_server_kit import API, Member, World, create, finish, new_id, put, served, status
 from _server_kit import ServerProcess, wait_for
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from shoal.server._admin import import_notes
 from shoal.server._config import Limits
 from shoal.server._uploads import UPLOAD_ROOM
 from shoal.store import schema
+
+#: A last progress long enough ago for the sweep (a date, not a date
+#: expression: SQLite has no date arithmetic, and would store a number).
+DAYS_AGO = datetime.now(UTC).date() - timedelta(days=3)
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +47,7 @@ def test_an_upload_in_pieces_becomes_the_members_item(world: World) -> None:
     member = world.member()
     data = world.sealed(300_000)
     upload_id = new_id()
+    blobs_before = len(world.stored.blobs())
 
     made = create(world, member, upload_id, len(data))
     assert made.status_code == 201
@@ -62,8 +69,11 @@ def test_an_upload_in_pieces_becomes_the_members_item(world: World) -> None:
     assert item["epoch"] == 1
     assert item["size"] == len(data)
     assert world.blob(item["blob"]).content == data
-    assert not world.part_file(upload_id).exists()
     assert status(world, member, upload_id).json()["item"] == upload_id
+    # The three pieces were joined into the item's blob, then dropped.
+    assert world.pieces(upload_id) == []
+    assert [path.name for path in world.stored.blobs()].count(item["blob"]) == 1
+    assert len(world.stored.blobs()) == blobs_before + 1
 
 
 def test_creating_and_finishing_again_answer_the_same_and_store_once(world: World) -> None:
@@ -88,7 +98,7 @@ def test_creating_and_finishing_again_answer_the_same_and_store_once(world: Worl
     # And a create again, even once the row is swept: the item answers.
     assert create(world, member, upload_id, len(data)).json()["item"] == upload_id
     with world.stored.session() as db:
-        db.execute(update(schema.Upload).values(day=schema.Upload.day - timedelta(days=3)))
+        db.execute(update(schema.Upload).values(day=DAYS_AGO))
         db.commit()
     create(world, world.member(), new_id(), 10)  # a create sweeps
     with world.stored.session() as db:
@@ -130,20 +140,23 @@ def test_finishing_early_is_409_with_the_resume_point(world: World) -> None:
     assert early.json()["detail"] == "size"
 
 
-def test_the_part_file_is_cut_back_to_what_the_database_counted(world: World) -> None:
-    """A crash after the bytes were written but before ``received`` was
-    raised leaves a longer part file: the next PUT truncates it first."""
+def test_a_piece_whose_blob_is_gone_starts_the_upload_again(world: World) -> None:
+    """The database counts the bytes, the blob store holds them: a piece
+    lost from the store (removed by hand) is never filed as a hole."""
     member = world.member()
     data = world.sealed(50_000)
     upload_id = new_id()
     create(world, member, upload_id, len(data))
     assert put(world, member, upload_id, 0, data[:20_000]).status_code == 200
-    part = world.part_file(upload_id)
-    with part.open("ab") as f:
-        f.write(b"GARBAGE" * 1000)
-    assert status(world, member, upload_id).json()["received"] == 20_000
     assert put(world, member, upload_id, 20_000, data[20_000:]).status_code == 200
-    assert part.stat().st_size == len(data)
+    (_, _, first), _ = world.pieces(upload_id)
+    (path,) = [p for p in world.stored.blobs() if p.name == first]
+    path.unlink()
+    lost = finish(world, member, upload_id)
+    assert lost.status_code == 409
+    assert lost.json()["received"] == 0
+    assert world.pieces(upload_id) == []
+    assert put(world, member, upload_id, 0, data).status_code == 200
     assert finish(world, member, upload_id).status_code == 201
     assert world.blob(_item(world, upload_id)["blob"]).content == data
 
@@ -170,15 +183,15 @@ def test_bytes_that_are_no_age_file_are_refused_and_nothing_is_stored(world: Wor
     upload_id = new_id()
     junk = b"this is no age file\n" * 100
     create(world, member, upload_id, len(junk))
-    put(world, member, upload_id, 0, junk)
     items, blobs = rows(world, schema.Item), world.stored.blobs()
+    put(world, member, upload_id, 0, junk)
     refused = finish(world, member, upload_id)
     assert refused.status_code == 400
     assert set(refused.json()) == {"error"}
     assert rows(world, schema.Item) == items
-    assert world.stored.blobs() == blobs
+    assert world.stored.blobs() == blobs  # the piece went with its upload
     assert status(world, member, upload_id).status_code == 404
-    assert not world.part_file(upload_id).exists()
+    assert world.pieces(upload_id) == []
 
 
 def test_sizes_and_epochs_are_bounded(world: World) -> None:
@@ -193,7 +206,7 @@ def test_sizes_and_epochs_are_bounded(world: World) -> None:
     create(world, member, upload_id, 100)
     assert put(world, member, upload_id, 0, b"\x00" * 101).status_code == 413
     assert status(world, member, upload_id).json()["received"] == 0
-    assert world.part_file(upload_id).stat().st_size == 0
+    assert world.pieces(upload_id) == []
 
 
 def test_a_contact_holds_a_bounded_number_of_unfinished_uploads(world: World) -> None:
@@ -214,23 +227,21 @@ def test_a_contact_holds_a_bounded_number_of_unfinished_uploads(world: World) ->
     assert create(world, world.member(), new_id(), len(data)).status_code == 201
 
 
-def test_abandoned_uploads_are_swept_rows_and_part_files(world: World) -> None:
+def test_abandoned_uploads_are_swept_rows_and_pieces(world: World) -> None:
     member = world.member()
     old, recent = new_id(), new_id()
     for upload_id in (old, recent):
         create(world, member, upload_id, 1_000)
-        put(world, member, upload_id, 0, b"\x00" * 10)
+        put(world, member, upload_id, 0, secrets.token_bytes(10))
     with world.stored.session() as db:
-        db.execute(
-            update(schema.Upload)
-            .where(schema.Upload.id == old)
-            .values(day=schema.Upload.day - timedelta(days=3))
-        )
+        db.execute(update(schema.Upload).where(schema.Upload.id == old).values(day=DAYS_AGO))
         db.commit()
-    assert world.part_file(old).exists()
+    ((_, _, piece),) = world.pieces(old)
+    assert world.has_blob(piece)
     create(world, world.member(), new_id(), 10)  # a create sweeps
     assert status(world, member, old).status_code == 404
-    assert not world.part_file(old).exists()
+    assert world.pieces(old) == []
+    assert not world.has_blob(piece)
     assert status(world, member, recent).json()["received"] == 10
 
 
@@ -242,41 +253,32 @@ def test_a_client_that_goes_away_keeps_what_arrived(world: World) -> None:
     sent = 150_000
     with _raw_put(world.server, member, upload_id, 0, len(data)) as raw:
         raw.sendall(data[:sent])
-        wait_for(
-            lambda: (
-                world.part_file(upload_id).exists()
-                and world.part_file(upload_id).stat().st_size == sent
-            ),
-            "the bytes sent",
-        )
+    # Closed with nothing unread: every byte sent reaches the server.
     wait_for(lambda: status(world, member, upload_id).json()["received"] == sent, "the count")
     assert put(world, member, upload_id, sent, data[sent:]).status_code == 200
     assert finish(world, member, upload_id).status_code == 201
     assert world.blob(_item(world, upload_id)["blob"]).content == data
 
 
-def test_one_request_at_a_time_per_upload(world: World) -> None:
+def test_of_two_requests_for_one_upload_the_first_to_end_counts(world: World) -> None:
+    """A slow PUT and a quick one at the same offset: the quick one's bytes
+    count; the slow one, when it ends, is told where the upload is, and
+    its bytes are dropped (the item is exactly the winner's bytes)."""
     member = world.member()
     data = world.sealed(100_000)
     upload_id = new_id()
     create(world, member, upload_id, len(data))
+    blobs_before = len(world.stored.blobs())
     with _raw_put(world.server, member, upload_id, 0, len(data)) as raw:
         raw.sendall(data[:1_000])
-        wait_for(
-            lambda: (
-                world.part_file(upload_id).exists()
-                and world.part_file(upload_id).stat().st_size == 1_000
-            ),
-            "the first bytes",
-        )
-        busy = put(world, member, upload_id, 0, data)
-        assert busy.status_code == 409
-        assert busy.json()["received"] == 0
-        assert finish(world, member, upload_id).status_code == 409
-        raw.sendall(data[1_000:])
-        answer = raw.recv(4096)
-        assert answer.startswith(b"HTTP/1.1 200")
+        assert put(world, member, upload_id, 0, data).status_code == 200
+        raw.sendall(b"\xff" * (len(data) - 1_000))  # other bytes, same length
+        answer = _read_answer(raw)
+        assert answer.startswith(b"HTTP/1.1 409"), answer
+        assert b'"received":%d' % len(data) in answer
+    assert len(world.stored.blobs()) == blobs_before + 1  # the loser's piece went
     assert finish(world, member, upload_id).status_code == 201
+    assert world.blob(_item(world, upload_id)["blob"]).content == data
 
 
 def test_a_cut_contact_and_a_handler_cannot_upload(world: World) -> None:
@@ -296,43 +298,56 @@ def test_deleting_a_contact_deletes_its_unfinished_uploads(world: World) -> None
     member = world.member()
     upload_id = new_id()
     create(world, member, upload_id, 100)
-    put(world, member, upload_id, 0, b"\x00" * 10)
+    put(world, member, upload_id, 0, secrets.token_bytes(10))
+    ((_, _, piece),) = world.pieces(upload_id)
     deleted = world.client.delete(
         f"{API}/handler/contacts/{member.contact_id}", headers=world.handler()
     )
     assert deleted.status_code == 204
     with world.stored.session() as db:
         assert db.get(schema.Upload, upload_id) is None
-    assert not world.part_file(upload_id).exists()
+    assert world.pieces(upload_id) == []
+    assert not world.has_blob(piece)
 
 
-def test_the_part_files_directory_is_private(world: World) -> None:
-    mode = stat.S_IMODE((world.data_dir / "uploads").stat().st_mode)
-    assert mode == 0o700
-
-
-def test_start_up_sweeps_expired_uploads_and_orphaned_part_files(
+def test_start_up_sweeps_expired_uploads_and_adopts_older_part_files(
     tmp_path: Path,
 ) -> None:
+    """An older version kept unfinished uploads in ``DATA/uploads/<id>.part``:
+    after an upgrade, the bytes its database counted become the upload's
+    first piece (what was acknowledged is kept), a part file without a
+    row goes, and so does the directory."""
     with served(tmp_path) as world:
         member = world.member()
-        old = new_id()
+        old, carried = new_id(), new_id()
+        data = world.sealed(30_000)
         create(world, member, old, 100)
-        put(world, member, old, 0, b"\x00" * 10)
+        put(world, member, old, 0, secrets.token_bytes(10))
+        ((_, _, old_piece),) = world.pieces(old)
+        create(world, member, carried, len(data))
         world.server.stop()
         with world.stored.session() as db:
-            db.execute(update(schema.Upload).values(day=schema.Upload.day - timedelta(days=3)))
+            db.execute(update(schema.Upload).where(schema.Upload.id == old).values(day=DAYS_AGO))
+            db.execute(
+                update(schema.Upload).where(schema.Upload.id == carried).values(received=20_000)
+            )
             db.commit()
+        world.part_file(carried).parent.mkdir(mode=0o700)
+        # Longer than counted, as a crash before the count left it.
+        world.part_file(carried).write_bytes(data[:20_000] + b"uncounted")
         orphan = world.part_file(new_id())
         orphan.write_bytes(b"left by a crash")
         world.server = ServerProcess(world.data_dir, tmp_path / "again")
-        try:
-            assert not orphan.exists()
-            assert not world.part_file(old).exists()
-            with world.stored.session() as db:
-                assert db.scalars(select(schema.Upload.id)).all() == []
-        finally:
-            world.server.stop()
+        world.client.close()
+        world.client = world.server.client()
+        assert not (world.data_dir / "uploads").exists()
+        assert world.pieces(old) == [] and not world.has_blob(old_piece)
+        assert status(world, member, old).status_code == 404
+        assert [(o, n) for o, n, _ in world.pieces(carried)] == [(0, 20_000)]
+        assert status(world, member, carried).json()["received"] == 20_000
+        assert put(world, member, carried, 20_000, data[20_000:]).status_code == 200
+        assert finish(world, member, carried).status_code == 201
+        assert world.blob(_item(world, carried)["blob"]).content == data
 
 
 def _item(world: World, item_id: str) -> dict[str, Any]:
@@ -353,6 +368,22 @@ def _raw_put(
         )
         sock.sendall(head.encode())
         yield sock
+
+
+def _read_answer(sock: socket.socket) -> bytes:
+    """A whole HTTP answer (headers, then Content-Length bytes of body)."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(4096)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(4096)
+    return head + b"\r\n\r\n" + body
 
 
 def test_a_closed_door_takes_no_upload(tmp_path: Path) -> None:

@@ -116,7 +116,7 @@ def _read_only_engine(data_dir: Path) -> Engine:
     path = Path(url.database) if url.database else None
     if path is None or not path.is_file():
         # A copy of the data directory (a backup, a seized image) keeps the
-        # absolute path of the original machine in server.json.
+        # absolute path of the original machine in server.toml.
         path = data_dir / DATABASE_NAME
     if not path.is_file():
         raise StateError(f"no database found for the server data directory {data_dir}")

@@ -7,7 +7,7 @@ handler's or command's private keys (a test enforces it).
 
 Modules, one concept each:
 
-- configuration and time: ``_config`` (server.json), ``_clock``;
+- configuration and time: ``_config`` (server.toml, ``SHOAL_*`` variables), ``_clock``;
 - trust: ``_chain`` (root → organization → command key → epoch) and
   ``_doors`` (the verified epoch behind each door);
 - contacts: ``_sessions`` (encrypted session records), ``_multipart`` and
@@ -16,9 +16,10 @@ Modules, one concept each:
   ``_questionnaire`` (a door's offer-of-services form and its answers),
   ``_contacts`` (the service);
 - members (contacts with the field client): ``_uploads`` (resumable uploads
-  of items sealed on the device), ``_members`` (the door's notes, replies
-  as ciphertext), ``_alarms`` (silent alarms stored ahead, released by a
-  token);
+  of items sealed on the device, in pieces in the blob store), ``_members``
+  (the door's notes, replies as ciphertext), ``_alarms`` (silent alarms
+  stored ahead, released by a token);
+- ciphertext no row names any more: ``_unreferenced``;
 - handlers: ``_handlers`` (the service), ``_audit`` (the audit log: entries
   in a Merkle tree, signed heads, proofs; its routes in ``_audit_api``) and
   ``_audit_key`` (the server's own key: it signs the log's heads, nothing else);

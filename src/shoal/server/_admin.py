@@ -1,4 +1,5 @@
-"""The server operator's work: set up a data directory, import signed notes.
+"""The server operator's work: set up a data directory, migrate its
+database after an upgrade, import signed notes.
 
 The operator handles only public material: the root verifier key (given
 out of band) and signed notes from command. Nothing here accepts a private
@@ -11,30 +12,44 @@ against what is stored, in one transaction; one refusal stores nothing.
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from alembic.util import CommandError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import crypto, org
-from ..store import BlobStore, create_db_engine, migrate, schema, session_factory
+from ..store import (
+    FileBlobStore,
+    create_db_engine,
+    current_revision,
+    head_revision,
+    migrate,
+    schema,
+    session_factory,
+)
 from . import _audit_key
 from ._chain import COMMAND, EPOCH, ORGANIZATION, newest_command
 from ._config import (
-    BLOBS_NAME,
     CONFIG_NAME,
+    LEGACY_CONFIG_NAME,
+    ROOT_KEY_NAME,
+    Backend,
+    BlobSettings,
+    ServerConfig,
     default_database,
     load_config,
     parse_root_key,
+    with_environment,
     write_config,
 )
 from .errors import ConfigError, ImportRefusedError
 
-_ROOT_NAME = re.compile(r"\Ashoal/[0-9a-f]{32}/root\Z")
 _KIND_LINE = re.compile(r"\Ashoal (organization|command-key|epoch) v1\n")
 # Unverified, for ordering only: each file is verified before it is used.
 _NUMBER_LINE = re.compile(r"^(?:serial|number) ([0-9]{1,18})$", re.MULTILINE)
@@ -46,26 +61,66 @@ ORGANIZATION_NUMBER = 0
 MAX_NOTE_FILE = 1 << 20
 
 
-def init_data_dir(data_dir: Path, root_key: str, database: str | None) -> Path:
+def init_data_dir(
+    data_dir: Path,
+    root_key: str,
+    database: str | None,
+    *,
+    blobs: Backend = "filesystem",
+    environ: Mapping[str, str] = os.environ,
+) -> Path:
     """Create the data directory (0700), its database and blob store, and
-    finally server.json, so a failed init can simply be run again."""
+    finally server.toml, so a failed init can simply be run again.
+
+    What is set up is what ``shoal serve`` will use: the settings with the
+    ``SHOAL_*`` variables on top (a ``SHOAL_DATABASE`` is the database
+    migrated here); server.toml holds only the settings.
+    """
     verifier = parse_root_key(root_key)
-    if not _ROOT_NAME.match(verifier.name):
+    if not ROOT_KEY_NAME.fullmatch(verifier.name):
         raise ConfigError("the root key must be an organization's root key (shoal/<id>/root)")
-    if (data_dir / CONFIG_NAME).exists():
-        raise ConfigError(f"{data_dir / CONFIG_NAME} exists: this data directory is already set up")
+    for name in (CONFIG_NAME, LEGACY_CONFIG_NAME):
+        if (data_dir / name).exists():
+            raise ConfigError(f"{data_dir / name} exists: this data directory is already set up")
+    settings = ServerConfig(
+        data_dir=data_dir,
+        root_key=verifier,
+        database=database or default_database(data_dir),
+        blobs=BlobSettings(backend=blobs),
+    )
+    config = with_environment(settings, environ)
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     data_dir.chmod(0o700)
-    url = database or default_database(data_dir)
-    engine = create_db_engine(url)
+    engine = create_db_engine(config.database)
     try:
         migrate(engine)
     finally:
         engine.dispose()
-    blobs = BlobStore(data_dir / BLOBS_NAME)
-    blobs.root.chmod(0o700)
+    if config.blobs.backend == "filesystem":
+        FileBlobStore(config.blobs_dir).root.chmod(0o700)
     _audit_key.load_or_create(data_dir)  # the server's own key: it signs audit heads
-    return write_config(data_dir, verifier, url)
+    return write_config(settings)
+
+
+def migrate_database(data_dir: Path) -> tuple[str | None, str]:
+    """Bring the data directory's database to the newest schema (after an
+    upgrade of Shoal); the migrations it was at before (``None``: an empty
+    database) and is at now."""
+    config = load_config(data_dir)
+    engine = create_db_engine(config.database)
+    try:
+        before = current_revision(engine)
+        try:
+            migrate(engine)
+        except CommandError:
+            # Alembic knows no such revision: a newer Shoal migrated it.
+            raise ConfigError(
+                f"the database is at migration {before}, which this version of Shoal "
+                f"does not know (it knows up to {head_revision()}): run the newer version"
+            ) from None
+        return before, head_revision()
+    finally:
+        engine.dispose()
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,25 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
 
-from ..store import BlobStore, create_db_engine, session_factory
+from ..store import (
+    BlobStore,
+    DatabaseBlobStore,
+    FileBlobStore,
+    S3BlobStore,
+    SchemaOutdatedError,
+    create_db_engine,
+    require_newest_schema,
+    session_factory,
+)
 from . import _audit_key
 from ._alarms import AlarmService
 from ._audit import AuditLog
 from ._audit_api import audit_api
 from ._chain import NoteCache
 from ._clock import Clock, utc_now
-from ._config import load_config
+from ._config import ServerConfig, load_config
 from ._contact_api import contact_api
 from ._contact_pages import contact_pages
 from ._contacts import ContactService
@@ -39,7 +49,8 @@ from ._members import MemberService
 from ._pages import Pages
 from ._questionnaire import load_questionnaires
 from ._sessions import ContactSessions
-from ._uploads import PartFiles, UploadService
+from ._uploads import UploadService
+from .errors import ConfigError
 
 PARTIALS_KEPT_SECONDS = 24 * 3600
 
@@ -51,14 +62,18 @@ def create_app(data_dir: Path | str, *, clock: Clock = utc_now) -> FastAPI:
     """
     config = load_config(Path(data_dir))
     engine = create_db_engine(config.database)
+    try:
+        require_newest_schema(engine)
+    except SchemaOutdatedError as exc:
+        engine.dispose()
+        raise ConfigError(str(exc)) from None
     db = session_factory(engine)
-    blobs = BlobStore(config.blobs_dir)
+    blobs = open_blob_store(config, engine)
     # Leftovers of writes a crash cut short (ciphertext only). A day's
     # margin: another server process may be writing the recent ones.
     blobs.clean_partials(older_than=PARTIALS_KEPT_SECONDS)
     doors = Doors(config.root_key, NoteCache(), clock)
     limits = config.limits
-    parts = PartFiles(config.uploads_dir)
     contacts = ContactService(
         db=db,
         doors=doors,
@@ -68,18 +83,15 @@ def create_app(data_dir: Path | str, *, clock: Clock = utc_now) -> FastAPI:
         limits=limits,
         clock=clock,
     )
-    uploads = UploadService(
-        db=db, contacts=contacts, parts=parts, blobs=blobs, limits=limits, clock=clock
-    )
-    # Uploads abandoned two days ago, and part files a crash left behind.
-    uploads.sweep_all()
+    uploads = UploadService(db=db, contacts=contacts, blobs=blobs, limits=limits, clock=clock)
+    # Uploads abandoned two days ago; part files of an older version adopted.
+    uploads.sweep_all(legacy_parts=config.uploads_dir)
     members = MemberService(db=db, contacts=contacts, blobs=blobs, root=config.root_key)
     alarms = AlarmService(db=db, contacts=contacts, blobs=blobs, limits=limits, clock=clock)
     handlers = HandlerService(
         db=db,
         doors=doors,
         blobs=blobs,
-        parts=parts,
         limits=limits,
         clock=clock,
         retention=timedelta(days=config.retention_days),
@@ -120,3 +132,23 @@ def create_app(data_dir: Path | str, *, clock: Clock = utc_now) -> FastAPI:
     app.add_middleware(ErrorGuard, pages=pages)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def open_blob_store(config: ServerConfig, engine: Engine) -> BlobStore:
+    """The blob store the configuration names (``[blobs] backend``)."""
+    settings = config.blobs
+    if settings.backend == "database":
+        return DatabaseBlobStore(engine)
+    if settings.backend == "s3":
+        s3 = settings.s3
+        if s3 is None:  # the configuration's validation refuses this
+            raise ConfigError("[blobs] backend 's3' needs a [blobs.s3] table")
+        return S3BlobStore.connect(
+            endpoint_url=s3.endpoint_url,
+            bucket=s3.bucket,
+            region=s3.region,
+            access_key_id=s3.access_key_id,
+            secret_access_key=s3.secret_access_key,
+            prefix=s3.prefix,
+        )
+    return FileBlobStore(config.blobs_dir)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from fastapi import Request
 from sqlalchemy import select
@@ -31,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import org
 from ..org import _tlog as tlog
-from ..store import BlobNotFoundError, BlobRef, BlobStore, StorageFullError, schema
+from ..store import BlobNotFoundError, BlobRef, BlobStore, OpenBlob, StorageFullError, schema
 from . import _audit_key
 from . import _messages as msg
 from ._clock import Clock, day_of
@@ -192,15 +191,15 @@ class AuditLog:
                 .limit(ENTRIES_PAGE)
             ).all()
 
-    def open_entry(self, token: str | None, index: int) -> BinaryIO:
+    def open_entry(self, token: str | None, index: int) -> OpenBlob:
         with self._db() as db:
             handler = self._handlers.authenticate(token)
             row = db.get(schema.AuditEntry, index)
             if row is None or row.compartment_id != handler.door.compartment_id:
                 raise NotFoundError(msg.NO_SUCH_ITEM)
-            blob_id = row.blob_id
+            blob_id, size = row.blob_id, row.size
         try:
-            return self._blobs.open(blob_id)
+            return OpenBlob(self._blobs.open(blob_id), size)
         except BlobNotFoundError:
             raise NotFoundError(msg.NO_SUCH_ITEM) from None
 

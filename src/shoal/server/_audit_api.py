@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -10,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from ._audit import AuditLog, proof_strings
 from ._credentials import bearer_token
-from ._handler_api import ERRORS, REPLY_BODY_DOC, chunks
+from ._handler_api import ERRORS, REPLY_BODY_DOC, streamed
 from ._models import AuditAppended, AuditEntries, AuditEntryOut, AuditHeadOut, AuditProofOut
 
 
@@ -62,12 +61,6 @@ def audit_api(audit: AuditLog) -> APIRouter:
     )
     def audit_entry(index: int, request: Request) -> StreamingResponse:
         """An entry's ciphertext (of the token's compartment only)."""
-        opened = audit.open_entry(bearer_token(request), index)
-        size = os.fstat(opened.fileno()).st_size
-        return StreamingResponse(
-            chunks(opened),
-            media_type="application/octet-stream",
-            headers={"Content-Length": str(size)},
-        )
+        return streamed(audit.open_entry(bearer_token(request), index))
 
     return router

@@ -6,7 +6,6 @@ Every call but the login pair carries ``Authorization: Bearer <token>``.
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Iterator
 from typing import Annotated, Any, BinaryIO
 
@@ -14,6 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from ..store import OpenBlob
 from ._bodies import json_body_doc, read_json
 from ._config import Limits
 from ._credentials import bearer_token
@@ -74,6 +74,17 @@ def chunks(blob: BinaryIO) -> Iterator[bytes]:
             yield chunk
 
 
+def streamed(blob: OpenBlob) -> StreamingResponse:
+    """A stored blob as the answer, with its length announced (the size
+    its row records: the blob store need not be a file to ``fstat``)."""
+    reader, size = blob
+    return StreamingResponse(
+        chunks(reader),
+        media_type="application/octet-stream",
+        headers={"Content-Length": str(size)},
+    )
+
+
 def handler_api(service: HandlerService, limits: Limits) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["handler"], responses=ERRORS)
 
@@ -128,13 +139,7 @@ def handler_api(service: HandlerService, limits: Limits) -> APIRouter:
     )
     def blob(blob_id: str, request: Request) -> StreamingResponse:
         """The ciphertext, streamed."""
-        opened = service.open_blob(bearer_token(request), blob_id)
-        size = os.fstat(opened.fileno()).st_size
-        return StreamingResponse(
-            chunks(opened),
-            media_type="application/octet-stream",
-            headers={"Content-Length": str(size)},
-        )
+        return streamed(service.open_blob(bearer_token(request), blob_id))
 
     @router.get("/handler/contacts/{contact_id}")
     def contact(contact_id: str, request: Request) -> ContactOut:

@@ -30,7 +30,6 @@ import secrets
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import BinaryIO
 
 from fastapi import Request
 from sqlalchemy import delete, func, select
@@ -38,14 +37,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from .. import crypto, org
-from ..store import BlobNotFoundError, BlobRef, BlobStore, StorageFullError, schema
+from ..store import BlobNotFoundError, BlobRef, BlobStore, OpenBlob, StorageFullError, schema
 from . import _messages as msg
 from ._bodies import body_chunks
 from ._chain import EPOCH
 from ._clock import Clock, day_of
 from ._config import Limits
 from ._doors import Door, Doors, OrgNotes, org_notes
-from ._uploads import PartFiles
+from ._unreferenced import release_blobs
+from ._uploads import forget_uploads
 from .errors import (
     BadRequestError,
     ConflictError,
@@ -100,7 +100,6 @@ class HandlerService:
         db: sessionmaker[Session],
         doors: Doors,
         blobs: BlobStore,
-        parts: PartFiles,
         limits: Limits,
         clock: Clock,
         retention: timedelta = timedelta(days=30),
@@ -108,7 +107,6 @@ class HandlerService:
         self._db = db
         self._doors = doors
         self._blobs = blobs
-        self._parts = parts
         self._limits = limits
         self._clock = clock
         self._retention = retention
@@ -200,22 +198,22 @@ class HandlerService:
                 .limit(limit)
             ).all()
 
-    def open_blob(self, token: str | None, blob_id: str) -> BinaryIO:
+    def open_blob(self, token: str | None, blob_id: str) -> OpenBlob:
         """An open blob, if an item of the token's compartment refers to it."""
         with self._db() as db:
             handler = self._authenticate(db, token)
-            found = db.scalars(
-                select(schema.Item.id)
+            size = db.scalars(
+                select(schema.Item.size)
                 .where(
                     schema.Item.blob_id == blob_id,
                     schema.Item.compartment_id == handler.door.compartment_id,
                 )
                 .limit(1)
             ).first()
-        if found is None:
+        if size is None:
             raise NotFoundError(msg.NO_SUCH_BLOB)
         try:
-            return self._blobs.open(blob_id)
+            return OpenBlob(self._blobs.open(blob_id), size)
         except BlobNotFoundError:
             raise NotFoundError(msg.NO_SUCH_BLOB) from None
 
@@ -472,12 +470,9 @@ class HandlerService:
             items = db.scalars(
                 select(schema.Item).where(schema.Item.contact_id == contact_id)
             ).all()
-            uploads = db.scalars(
-                select(schema.Upload.id).where(schema.Upload.contact_id == contact_id)
-            ).all()
-            db.execute(delete(schema.Upload).where(schema.Upload.contact_id == contact_id))
+            pieces = forget_uploads(db, schema.Upload.contact_id == contact_id)
             self._delete_items(db, items, also=[contact])
-        self._parts.remove(uploads)
+        release_blobs(self._db, self._blobs, pieces)
 
     def synced(self, token: str | None, seq: int) -> int:
         """Record that the handler's desk holds its compartment's items up
@@ -536,22 +531,16 @@ class HandlerService:
     def _delete_items(
         self, db: Session, items: Sequence[schema.Item], also: Sequence[schema.Base] = ()
     ) -> None:
-        """Rows first, in one transaction, then their ciphertext: a crash
-        between leaves an orphaned blob (ciphertext only), never a row
-        without its blob. A blob another item still names stays."""
+        """Rows first, in one transaction, then their ciphertext
+        (``_unreferenced``)."""
         gone = {item.blob_id for item in items}
         for item in items:
             db.delete(item)
         db.flush()  # the items before what they refer to (a contact)
         for row in also:
             db.delete(row)
-        db.flush()
-        kept = set(
-            db.scalars(select(schema.Item.blob_id).where(schema.Item.blob_id.in_(gone))).all()
-        )
         db.commit()
-        for blob_id in gone - kept:
-            self._blobs.delete(blob_id)
+        release_blobs(self._db, self._blobs, gone)
 
     def _insert(self, item: schema.Item) -> None:
         with self._db() as db:

@@ -9,7 +9,6 @@ no session at all: releasing an alarm, whose token is its own credential.
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -20,7 +19,7 @@ from ._alarms import AlarmService
 from ._bodies import json_body_doc, read_json
 from ._config import Limits
 from ._credentials import session_token
-from ._handler_api import age_body_doc, chunks
+from ._handler_api import age_body_doc, streamed
 from ._members import MemberService
 from ._models import (
     AlarmCreated,
@@ -141,12 +140,8 @@ def member_api(
     )
     def sealed_reply(door: str, item_id: str, request: Request) -> StreamingResponse:
         """The reply's age file, streamed."""
-        opened = members.open_reply(door, session_token(request, allow_bearer=True), item_id)
-        size = os.fstat(opened.fileno()).st_size
-        return StreamingResponse(
-            chunks(opened),
-            media_type="application/octet-stream",
-            headers={"Content-Length": str(size)},
+        return streamed(
+            members.open_reply(door, session_token(request, allow_bearer=True), item_id)
         )
 
     @router.delete(door_prefix + "/sealed-replies/{item_id}", status_code=204, responses=ERRORS)

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import crypto
-from ..store import BlobNotFoundError, BlobStore, schema
+from ..store import BlobNotFoundError, BlobStore, OpenBlob, schema
 from . import _messages as msg
 from ._contacts import ContactService
 from ._doors import OrgNotes, org_notes
@@ -68,11 +67,11 @@ class MemberService:
                 self._replies(db, door, token).order_by(schema.Item.seq).limit(MAX_LISTED)
             ).all()
 
-    def open_reply(self, door: str, token: str | None, item_id: str) -> BinaryIO:
+    def open_reply(self, door: str, token: str | None, item_id: str) -> OpenBlob:
         with self._db() as db:
             item = self._reply(db, door, token, item_id)
         try:
-            return self._blobs.open(item.blob_id)
+            return OpenBlob(self._blobs.open(item.blob_id), item.size)
         except BlobNotFoundError:
             raise NotFoundError(msg.NO_SUCH_REPLY) from None
 

@@ -102,4 +102,5 @@ UPLOAD_ELSEWHERE = N_("The upload continues at another offset: resume where this
 UPLOAD_INCOMPLETE = N_("The upload is not complete: send the rest, then finish it.")
 UPLOAD_BUSY = N_("Another request is sending bytes to this upload: wait, then resume.")
 TOO_MANY_UPLOADS = N_("Too many unfinished uploads: finish one before starting another.")
+UPLOADS_FULL = N_("The server is taking too many uploads at once: try again later.")
 NO_SUCH_REPLY = N_("No such reply.")

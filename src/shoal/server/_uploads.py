@@ -12,23 +12,32 @@ asks where that is after any failure:
     GET  uploads/<id>            where to resume
     POST uploads/<id>/finish     the bytes become an item (its id is the upload's)
 
-Durability: a PUT appends to ``DATA/uploads/<id>.part``, fsyncs it, and
-only then raises ``received`` in the database, before it answers. The
-database is the truth: a crash between leaves the file longer than
-``received``, and the next request truncates it back first. A client that
-goes away midway keeps what arrived (made durable and counted), so a
-broken circuit costs only the bytes in flight.
-
-One request at a time per upload: each holds an exclusive ``flock`` on the
-part file while it looks at and changes the upload, and a second one is
-told to wait (409, with ``received``). Nothing is kept in process memory,
-so any server process sharing the data directory serves any request.
+Each PUT's body becomes a *piece*: a blob in the blob store (ciphertext),
+durable before the transaction that records it in ``upload_pieces`` and
+raises ``received`` — only if ``received`` is still where the piece
+starts (``UPDATE … WHERE received = offset``). That one condition is the
+whole of the concurrency control: two requests for one upload, on one
+server process or on two, cannot both append, and the loser's piece is
+dropped (409, with where to resume). Nothing lives in process memory or
+on a server's own disk, so with a shared database and blob store any
+process serves any request of any upload. A client that goes away midway
+keeps what arrived (stored and counted), so a broken circuit costs only
+the bytes in flight. Finishing joins the pieces into the item's blob (one
+piece is the item's blob as it is).
 
 Bounds (DESIGN.md, "floods"): a declared size of at most ``max_body`` plus
-what sealing adds, at most ``Limits.max_uploads`` unfinished per contact
+what sealing adds; at most ``Limits.max_uploads`` unfinished per contact
 (counted in the transaction that adds one, with the contact's row locked
-where the database can), and rows go two days after their last progress,
-finished or not (a finished upload is then answered from its item).
+where the database can); and at most ``Limits.max_upload_bytes`` declared
+by all unfinished uploads together, reserved in the ``quotas`` row in the
+transaction that adds the upload and released when it is filed or
+dropped, so server processes sharing the database cannot together pass
+it. Rows go two days after their last progress, finished or not (a
+finished upload is then answered from its item).
+
+A crash between a piece's blob and its row leaves that blob unreferenced
+(ciphertext; at most one piece per interrupted request): it is not
+counted, and the client sends those bytes again.
 
 The upload's machine is the table :data:`MACHINE`, a pure function of the
 upload's progress and the request; :class:`UploadService` carries out
@@ -37,30 +46,29 @@ what it says.
 
 from __future__ import annotations
 
-import asyncio
-import errno
-import fcntl
-import os
+import io
 import re
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import Enum
 from pathlib import Path
+from typing import BinaryIO
 
 from fastapi import Request
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from .. import crypto
-from ..store import BlobRef, BlobStore, StorageFullError, fsync_dir, schema
+from ..store import BlobRef, BlobStore, StorageFullError, schema
 from . import _messages as msg
 from ._bodies import body_chunks
 from ._clock import Clock, day_of
 from ._config import Limits
 from ._contacts import ContactService
+from ._unreferenced import release_blobs
 from .errors import (
     BadRequestError,
     ClientGoneError,
@@ -75,13 +83,17 @@ from .errors import (
 #: What sealing adds to an item of ``max_body`` bytes, beyond which a
 #: declared size is refused (the age header's stanzas, the envelope).
 UPLOAD_ROOM = 64 << 10
-#: Rows (and part files) stay this long after their last progress.
+#: Rows (and their pieces) stay this long after their last progress.
 KEPT = timedelta(days=2)
+#: The ``quotas`` row of the bytes unfinished uploads have declared.
+UPLOAD_QUOTA = "upload_bytes"
 #: Expired rows one sweep deletes: bounded work per request.
 _SWEEP_BATCH = 100
 _COPY_CHUNK = 1 << 20
 _ID = re.compile(r"\A[0-9a-f]{32}\Z")
-_PART = ".part"
+#: Part files of uploads begun before pieces moved into the blob store
+#: (``DATA/uploads/<id>.part``), adopted as pieces at start-up.
+_LEGACY_PART = ".part"
 
 
 class Stage(Enum):
@@ -141,66 +153,18 @@ def decide(progress: Progress, event: Event) -> Action:
     return MACHINE[(progress.stage, event)]
 
 
-class PartFiles:
-    """``DATA/uploads/<id>.part``: the bytes of uploads not yet finished
-    (ciphertext, sealed on the member's device)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        directory.chmod(0o700)
-
-    def path(self, upload_id: str) -> Path:
-        if not _ID.match(upload_id):
-            raise ValueError("not an upload id")
-        return self.directory / f"{upload_id}{_PART}"
-
-    def open_locked(self, upload_id: str) -> int:
-        """A descriptor of the part file (made if missing), exclusively
-        locked until it is closed; :class:`BlockingIOError` if another
-        request holds it.
-
-        A file unlinked between our open and our lock (its upload finished
-        or dropped) is no longer the upload's: that is "busy" too, and the
-        client's next try opens the file now at the path.
-        """
-        path = self.path(upload_id)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if os.fstat(fd).st_ino != os.stat(path).st_ino:
-                raise BlockingIOError(errno.EAGAIN, "the part file was replaced")
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
-
-    def remove(self, upload_ids: Iterable[str]) -> None:
-        removed = False
-        for upload_id in upload_ids:
-            self.path(upload_id).unlink(missing_ok=True)
-            removed = True
-        if removed:
-            fsync_dir(self.directory)
-
-    def names(self) -> set[str]:
-        return {p.name.removesuffix(_PART) for p in self.directory.glob(f"*{_PART}")}
-
-
 class UploadService:
     def __init__(
         self,
         *,
         db: sessionmaker[Session],
         contacts: ContactService,
-        parts: PartFiles,
         blobs: BlobStore,
         limits: Limits,
         clock: Clock,
     ) -> None:
         self._db = db
         self._contacts = contacts
-        self._parts = parts
         self._blobs = blobs
         self._limits = limits
         self._clock = clock
@@ -264,6 +228,9 @@ class UploadService:
             if (unfinished or 0) > self._limits.max_uploads:
                 db.rollback()
                 raise QuotaError(msg.TOO_MANY_UPLOADS)
+            if not _reserve(db, size, self._limits.max_upload_bytes):
+                db.rollback()
+                raise QuotaError(msg.UPLOADS_FULL)
             db.commit()
         self._sweep()  # now and then, by those who add rows
         return Progress(upload_id, size, 0, None), True
@@ -276,22 +243,27 @@ class UploadService:
         self, door: str, token: str | None, upload_id: str, offset: int, request: Request
     ) -> Progress:
         """Append the request's body at ``offset`` (see :data:`MACHINE`)."""
-        first = await run_in_threadpool(self.status, door, token, upload_id)
-        fd = self._lock(first)
+        progress = await run_in_threadpool(self.status, door, token, upload_id)
+        action = decide(progress, progress.put(offset))
+        if action is Action.RESUME:
+            raise ResumeElsewhereError(msg.UPLOAD_ELSEWHERE, "offset", progress.received)
+        if action is Action.ANSWER:
+            async for _ in body_chunks(request, 0, msg.UPLOAD_TOO_LARGE):
+                pass  # a finished upload takes no more bytes (413)
+            return progress
+        body = _Body(body_chunks(request, progress.size - progress.received, msg.UPLOAD_TOO_LARGE))
         try:
-            progress = await run_in_threadpool(self._locked_status, door, token, upload_id)
-            action = decide(progress, progress.put(offset))
-            if action is Action.RESUME:
-                raise ResumeElsewhereError(msg.UPLOAD_ELSEWHERE, "offset", progress.received)
-            if action is Action.ANSWER:
-                async for _ in body_chunks(request, 0, msg.UPLOAD_TOO_LARGE):
-                    pass  # a finished upload takes no more bytes (413)
-                return progress
-            await run_in_threadpool(self._align, fd, progress)
-            end = await self._write(fd, progress, request, token)
-            return await run_in_threadpool(self._record, token, progress, end)
-        finally:
-            os.close(fd)
+            piece = await self._blobs.put_async(body)
+        except StorageFullError:
+            raise DiskFullError(msg.DISK_FULL) from None
+        if piece.size == 0:
+            # Nothing arrived (an empty body, or a client gone at once).
+            self._release_blobs([piece.blob_id] if piece.created else [])
+            body.raise_if_gone()
+            return progress
+        recorded = await run_in_threadpool(self._record, token, progress, piece)
+        body.raise_if_gone()  # what arrived is kept; the client asks where it is
+        return recorded
 
     def finish(self, door: str, token: str | None, upload_id: str) -> tuple[Progress, bool]:
         """The upload's item, filed now (``True``) or before (``False``).
@@ -300,54 +272,69 @@ class UploadService:
         nothing is stored, and bytes that are no age file are dropped with
         their upload (no retry can make them one).
         """
-        first = self.status(door, token, upload_id)
-        fd = self._lock(first)
-        try:
-            progress = self._locked_status(door, token, upload_id)
-            action = decide(progress, Event.FINISH)
-            if action is Action.RESUME:
-                raise ResumeElsewhereError(msg.UPLOAD_INCOMPLETE, "size", progress.received)
-            if action is Action.ANSWER:
-                return progress, False
-            self._align(fd, progress)
-            path = self._parts.path(upload_id)
-            if not _is_age_file(path):
+        progress = self.status(door, token, upload_id)
+        action = decide(progress, Event.FINISH)
+        if action is Action.RESUME:
+            raise ResumeElsewhereError(msg.UPLOAD_INCOMPLETE, "size", progress.received)
+        if action is Action.ANSWER:
+            return progress, False
+        pieces = self._pieces(progress)
+        with _Joined(self._blobs, pieces) as joined:
+            if not _is_age_file(joined):
                 self._drop(progress)
                 raise BadRequestError(msg.NOT_AGE)
+        if len(pieces) == 1:
+            ref = BlobRef(pieces[0].blob_id, pieces[0].size, created=False)
+        else:
             try:
-                ref = self._blobs.put_file(path)
+                with _Joined(self._blobs, pieces) as joined:
+                    ref = self._blobs.put(iter(lambda: joined.read(_COPY_CHUNK), b""))
             except StorageFullError:
                 raise DiskFullError(msg.DISK_FULL) from None
-            try:
-                finished = self._file(door, token, progress, ref)
-            except BaseException:
-                self._blobs.discard(ref)
-                raise
-            self._parts.remove([upload_id])
-            return finished, True
-        finally:
-            os.close(fd)
+        try:
+            finished = self._file(door, token, progress, ref)
+        except BaseException:
+            self._release_blobs([ref.blob_id] if ref.created else [])
+            raise
+        self._release_blobs([p.blob_id for p in pieces])
+        return finished, True
 
-    def _locked_status(self, door: str, token: str | None, upload_id: str) -> Progress:
-        """The upload read again under its lock, which is what counts; the
-        lock made a part file, which a finished upload does not keep."""
-        progress = self.status(door, token, upload_id)
-        if progress.stage is Stage.FINISHED:
-            self._parts.remove([upload_id])
-        return progress
-
-    def sweep_all(self) -> None:
-        """At start-up: every expired upload, and part files without a row
-        (a crash between a row's deletion and its file's)."""
+    def sweep_all(self, legacy_parts: Path | None = None) -> None:
+        """At start-up: every expired upload; and part files of a data
+        directory from before pieces were blobs, adopted as pieces."""
+        if legacy_parts is not None and legacy_parts.is_dir():
+            self._adopt(legacy_parts)
         while self._sweep():
             pass
-        with self._db() as db:
-            known = set(db.scalars(select(schema.Upload.id)).all())
-        self._parts.remove(self._parts.names() - known)
+
+    def _adopt(self, directory: Path) -> None:
+        """Each ``<id>.part`` becomes its upload's first piece (the bytes
+        the database counted); the file goes, then the empty directory."""
+        for part in sorted(directory.glob(f"*{_LEGACY_PART}")):
+            upload_id = part.name.removesuffix(_LEGACY_PART)
+            with self._db() as db:
+                row = db.get(schema.Upload, upload_id) if _ID.match(upload_id) else None
+                held = db.scalar(
+                    select(func.count())
+                    .select_from(schema.UploadPiece)
+                    .where(schema.UploadPiece.upload_id == upload_id)
+                )
+                if row is not None and row.item_id is None and row.received > 0 and not held:
+                    with part.open("rb") as source:
+                        ref = self._blobs.put(_prefix(source, row.received))
+                    if ref.size == row.received:
+                        db.add(_piece(upload_id, 0, ref))
+                    else:  # the file lost counted bytes: count what is there
+                        row.received = 0
+                        self._blobs.discard(ref)
+                    db.commit()
+            part.unlink()
+        if not any(directory.iterdir()):
+            directory.rmdir()
 
     def _sweep(self) -> int:
         """Delete a batch of uploads two days past their last progress,
-        rows first, then their part files; returns how many went."""
+        rows first, then their pieces; returns how many went."""
         oldest = day_of(self._clock()) - KEPT
         with self._db() as db:
             expired = list(
@@ -355,10 +342,9 @@ class UploadService:
                     select(schema.Upload.id).where(schema.Upload.day < oldest).limit(_SWEEP_BATCH)
                 ).all()
             )
-            if expired:
-                db.execute(delete(schema.Upload).where(schema.Upload.id.in_(expired)))
-                db.commit()
-        self._parts.remove(expired)
+            pieces = forget_uploads(db, schema.Upload.id.in_(expired)) if expired else []
+            db.commit()
+        self._release_blobs(pieces)
         return len(expired)
 
     def _own(self, db: Session, door: str, token: str | None, upload_id: str) -> Progress:
@@ -370,81 +356,65 @@ class UploadService:
             raise NotFoundError(msg.NO_SUCH_UPLOAD)
         return found[1]
 
-    def _lock(self, progress: Progress) -> int:
-        try:
-            return self._parts.open_locked(progress.upload_id)
-        except BlockingIOError:
-            raise ResumeElsewhereError(msg.UPLOAD_BUSY, "offset", progress.received) from None
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise DiskFullError(msg.DISK_FULL) from None
-            raise
-
-    def _align(self, fd: int, progress: Progress) -> None:
-        """Make the part file exactly ``received`` bytes long: the database
-        is the truth."""
-        on_disk = os.fstat(fd).st_size
-        if on_disk > progress.received:
-            os.ftruncate(fd, progress.received)
-            os.fsync(fd)
-        elif on_disk < progress.received:
-            # Bytes the database counted are gone (the file was removed by
-            # hand?): count what is there, and have the client resume there.
+    def _pieces(self, progress: Progress) -> list[schema.UploadPiece]:
+        """The upload's pieces, which must cover ``received`` exactly."""
+        with self._db() as db:
+            pieces = list(
+                db.scalars(
+                    select(schema.UploadPiece)
+                    .where(schema.UploadPiece.upload_id == progress.upload_id)
+                    .order_by(schema.UploadPiece.offset)
+                ).all()
+            )
+        at = 0
+        for piece in pieces:
+            if piece.offset != at:
+                break
+            at += piece.size
+        if at != progress.received or any(not self._blobs.exists(p.blob_id) for p in pieces):
+            # Bytes the database counted are gone (a blob removed by hand?):
+            # start the upload again from nothing rather than file a hole.
             with self._db() as db:
+                dropped = forget_pieces(db, progress.upload_id)
                 db.execute(
                     update(schema.Upload)
                     .where(schema.Upload.id == progress.upload_id)
-                    .values(received=on_disk)
+                    .values(received=0)
                 )
                 db.commit()
-            raise ResumeElsewhereError(msg.UPLOAD_ELSEWHERE, "offset", on_disk)
+            self._release_blobs(dropped)
+            raise ResumeElsewhereError(msg.UPLOAD_ELSEWHERE, "offset", 0)
+        return pieces
 
-    async def _write(self, fd: int, progress: Progress, request: Request, token: str | None) -> int:
-        """Append the body at ``received``; durable when this returns the new end.
-
-        Refused bytes (past ``size``, a full disk) are cut off again; a
-        client that went away keeps what arrived.
-        """
-        start = progress.received
-        os.lseek(fd, start, os.SEEK_SET)
-        end = start
-        try:
-            async for chunk in body_chunks(request, progress.size - start, msg.UPLOAD_TOO_LARGE):
-                _write_all(fd, chunk)
-                end += len(chunk)
-        except ClientGoneError:
-            if end > start:
-                await asyncio.to_thread(os.fsync, fd)
-                await run_in_threadpool(self._record, token, progress, end)
-            raise
-        except BaseException:
-            os.ftruncate(fd, start)
-            raise
-        await asyncio.to_thread(os.fsync, fd)
-        return end
-
-    def _record(self, token: str | None, progress: Progress, end: int) -> Progress:
-        """Count the bytes up to ``end`` (fsynced already) as received."""
+    def _record(self, token: str | None, progress: Progress, piece: BlobRef) -> Progress:
+        """Count the piece (stored already) as the bytes after ``received``,
+        if no other request counted some first."""
+        end = progress.received + piece.size
         with self._db() as db:
             changed = db.connection().execute(
                 update(schema.Upload)
                 .where(
                     schema.Upload.id == progress.upload_id,
                     schema.Upload.received == progress.received,
+                    schema.Upload.item_id.is_(None),
                 )
                 .values(received=end, day=day_of(self._clock()))
             )
-            if changed.rowcount != 1:
-                # Swept meanwhile (two days without progress): gone.
-                db.rollback()
-                self._parts.remove([progress.upload_id])
-                raise NotFoundError(msg.NO_SUCH_UPLOAD)
-            self._contacts.renew(db, token)
-            db.commit()
-        return replace(progress, received=end)
+            if changed.rowcount == 1:
+                db.add(_piece(progress.upload_id, progress.received, piece))
+                self._contacts.renew(db, token)
+                db.commit()
+                return replace(progress, received=end)
+            db.rollback()
+            now = db.get(schema.Upload, progress.upload_id)
+        self._release_blobs([piece.blob_id] if piece.created else [])
+        if now is None:  # swept meanwhile (two days without progress): gone
+            raise NotFoundError(msg.NO_SUCH_UPLOAD)
+        raise ResumeElsewhereError(msg.UPLOAD_BUSY, "offset", now.received)
 
     def _file(self, door: str, token: str | None, progress: Progress, ref: BlobRef) -> Progress:
-        """Record the item and mark the upload finished, in one transaction."""
+        """Record the item, mark the upload finished, forget its pieces and
+        release its quota, in one transaction."""
         with self._db() as db:
             opened, session = self._contacts.authenticate(db, door, token)
             row = db.get(schema.Upload, progress.upload_id)
@@ -462,6 +432,8 @@ class UploadService:
                     day=day_of(self._clock()),
                 )
             )
+            forget_pieces(db, row.id)
+            _release(db, row.size)
             row.item_id = row.id
             row.day = day_of(self._clock())
             try:
@@ -473,9 +445,114 @@ class UploadService:
 
     def _drop(self, progress: Progress) -> None:
         with self._db() as db:
-            db.execute(delete(schema.Upload).where(schema.Upload.id == progress.upload_id))
+            pieces = forget_uploads(db, schema.Upload.id == progress.upload_id)
             db.commit()
-        self._parts.remove([progress.upload_id])
+        self._release_blobs(pieces)
+
+    def _release_blobs(self, blob_ids: Iterable[str]) -> None:
+        release_blobs(self._db, self._blobs, blob_ids)
+
+
+def forget_pieces(db: Session, upload_id: str) -> list[str]:
+    """Delete an upload's piece rows (in ``db``'s transaction); returns
+    their blobs, for :func:`release_blobs` once that has committed."""
+    blob_ids = list(
+        db.scalars(
+            select(schema.UploadPiece.blob_id).where(schema.UploadPiece.upload_id == upload_id)
+        ).all()
+    )
+    db.execute(delete(schema.UploadPiece).where(schema.UploadPiece.upload_id == upload_id))
+    return blob_ids
+
+
+def forget_uploads(db: Session, which: ColumnElement[bool]) -> list[str]:
+    """Delete the uploads ``which`` selects, with their pieces, and release
+    what the unfinished ones reserved (in ``db``'s transaction); returns
+    the pieces' blobs, for :func:`release_blobs` once that has committed."""
+    rows = db.scalars(select(schema.Upload).where(which)).all()
+    blob_ids = [blob for row in rows for blob in forget_pieces(db, row.id)]
+    _release(db, sum(row.size for row in rows if row.item_id is None))
+    db.execute(delete(schema.Upload).where(schema.Upload.id.in_([row.id for row in rows])))
+    return blob_ids
+
+
+def _reserve(db: Session, size: int, limit: int) -> bool:
+    """Reserve ``size`` bytes of the global upload quota, if they fit."""
+    changed = db.connection().execute(
+        update(schema.Quota)
+        .where(schema.Quota.name == UPLOAD_QUOTA, schema.Quota.used + size <= limit)
+        .values(used=schema.Quota.used + size)
+    )
+    return changed.rowcount == 1
+
+
+def _release(db: Session, size: int) -> None:
+    if size:
+        db.execute(
+            update(schema.Quota)
+            .where(schema.Quota.name == UPLOAD_QUOTA)
+            .values(used=schema.Quota.used - size)
+        )
+
+
+def _piece(upload_id: str, offset: int, ref: BlobRef) -> schema.UploadPiece:
+    return schema.UploadPiece(
+        upload_id=upload_id, offset=offset, blob_id=ref.blob_id, size=ref.size
+    )
+
+
+class _Body:
+    """A request body's chunks, ending quietly if the client goes away:
+    what arrived before is a piece like any other."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+        self._gone = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._relay()
+
+    async def _relay(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._chunks:
+                yield chunk
+        except ClientGoneError:
+            self._gone = True
+
+    def raise_if_gone(self) -> None:
+        if self._gone:
+            raise ClientGoneError("the client disconnected")
+
+
+class _Joined(io.RawIOBase):
+    """The pieces' blobs read one after another, as one file."""
+
+    def __init__(self, blobs: BlobStore, pieces: list[schema.UploadPiece]) -> None:
+        self._blobs = blobs
+        self._waiting = [p.blob_id for p in pieces]
+        self._current: BinaryIO | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        while True:
+            if self._current is None:
+                if not self._waiting:
+                    return 0
+                self._current = self._blobs.open(self._waiting.pop(0))
+            data = self._current.read(len(buffer))
+            if data:
+                buffer[: len(data)] = data
+                return len(data)
+            self._current.close()
+            self._current = None
+
+    def close(self) -> None:
+        if self._current is not None:
+            self._current.close()
+            self._current = None
+        super().close()
 
 
 def _find(
@@ -499,22 +576,18 @@ def _find(
     return owner, Progress(item.id, item.size, item.size, item.id), None
 
 
-def _is_age_file(path: Path) -> bool:
+def _is_age_file(source: io.RawIOBase) -> bool:
     """Whether the bytes start with a whole, well-formed age header."""
     try:
-        with path.open("rb") as f:
-            crypto.stanza_count(f)
+        crypto.stanza_count(io.BufferedReader(source))
     except crypto.DecryptionError:
         return False
     return True
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    try:
-        while view:
-            view = view[os.write(fd, view) :]
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFullError(msg.DISK_FULL) from None
-        raise
+def _prefix(source: BinaryIO, size: int) -> Iterator[bytes]:
+    """The first ``size`` bytes of ``source`` (fewer if it is shorter)."""
+    left = size
+    while left > 0 and (chunk := source.read(min(left, _COPY_CHUNK))):
+        left -= len(chunk)
+        yield chunk

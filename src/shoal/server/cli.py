@@ -12,8 +12,9 @@ from typing import Any
 
 import click
 
-from ._admin import import_notes, init_data_dir
+from ._admin import import_notes, init_data_dir, migrate_database
 from ._clock import utc_now
+from ._config import Backend
 from .errors import ServerError
 
 DATA_OPTION = click.option(
@@ -81,20 +82,45 @@ def _is_loopback(host: str) -> bool:
 
 @click.group()
 def admin() -> None:
-    """The server operator: data directory, importing signed notes."""
+    """The server operator: data directory, database migrations, importing signed notes."""
 
 
 @admin.command("init")
 @DATA_OPTION
 @click.option("--root-key", required=True, help="The organization's root verifier key.")
 @click.option("--database", default=None, help="SQLAlchemy URL (default: SQLite in --data).")
-def init(data_dir: Path, root_key: str, database: str | None) -> None:
-    """Create a data directory for an organization."""
+@click.option(
+    "--blobs",
+    type=click.Choice(["filesystem", "database"]),
+    default="filesystem",
+    show_default=True,
+    help="Where ciphertext is stored (for S3, edit [blobs] in server.toml after init).",
+)
+def init(data_dir: Path, root_key: str, database: str | None, blobs: Backend) -> None:
+    """Create a data directory for an organization (writes DATA/server.toml)."""
     try:
-        config = init_data_dir(data_dir, root_key, database)
+        config = init_data_dir(data_dir, root_key, database, blobs=blobs)
     except ServerError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"created {config}")
+
+
+@admin.command("migrate")
+@DATA_OPTION
+def migrate_command(data_dir: Path) -> None:
+    """Bring the database to the schema this version of Shoal needs.
+
+    Run it after upgrading Shoal, with the server stopped: ``shoal serve``
+    refuses a database at another schema.
+    """
+    try:
+        before, after = migrate_database(data_dir)
+    except ServerError as exc:
+        raise click.ClickException(str(exc)) from None
+    if before == after:
+        click.echo(f"database already at {after}")
+    else:
+        click.echo(f"database migrated from {before or 'none'} to {after}")
 
 
 @admin.command("import")

@@ -3,8 +3,9 @@
 ::
 
     ServerError                  root
-    ├── ConfigError              the data directory or server.json is missing
-    │                            or wrong (the operator's mistake)
+    ├── ConfigError              the data directory, server.toml or a SHOAL_*
+    │                            variable is missing or wrong (the operator's
+    │                            mistake), or the database needs a migration
     ├── ImportRefusedError       ``shoal admin import``: a note does not verify
     │                            against the chain, is expired, or would roll
     │                            a compartment back; nothing was stored
@@ -40,7 +41,9 @@ class ServerError(Exception):
 
 
 class ConfigError(ServerError):
-    """The data directory or its server.json is missing or malformed."""
+    """The data directory, its server.toml or a ``SHOAL_*`` variable is
+    missing or malformed; the message names the file or variable and the
+    key, never the value."""
 
 
 class ImportRefusedError(ServerError):

@@ -3,7 +3,7 @@ store. Everything it is given is already ciphertext; it never decrypts.
 """
 
 from . import _schema as schema
-from ._blobs import BlobRef, BlobStore
+from ._blobs import BlobRef, BlobStore, OpenBlob
 from ._database import (
     create_db_engine,
     current_revision,
@@ -12,14 +12,21 @@ from ._database import (
     require_newest_schema,
     session_factory,
 )
+from ._database_blobs import DatabaseBlobStore
 from ._durable import PendingFile, fsync_dir
+from ._file_blobs import FileBlobStore
+from ._s3_blobs import S3BlobStore
 from .errors import BlobNotFoundError, SchemaOutdatedError, StorageFullError, StoreError
 
 __all__ = [
     "BlobNotFoundError",
     "BlobRef",
     "BlobStore",
+    "DatabaseBlobStore",
+    "FileBlobStore",
+    "OpenBlob",
     "PendingFile",
+    "S3BlobStore",
     "SchemaOutdatedError",
     "StorageFullError",
     "StoreError",

@@ -1,36 +1,51 @@
-"""A content-addressed blob store on the local filesystem.
+"""The blob store's interface: content-addressed ciphertext, written whole
+or not at all, read as a stream.
 
-Blobs are age ciphertext, named by the SHA-256 of their bytes, so a name
-reveals nothing and identical uploads are stored once. Writing is crash-safe:
-bytes go to a temporary name in ``tmp/`` (same filesystem), are fsynced,
-renamed into place, and the directory is fsynced — a crash leaves the whole
-object or none, and :meth:`BlobStore.clean_partials` removes what a crash
-left in ``tmp/`` (ciphertext only, never plaintext).
+Blobs are age ciphertext named by the SHA-256 of their bytes, so a name
+reveals nothing and identical uploads are stored once. Three backends
+implement :class:`BlobStore`: the filesystem (``_file_blobs``, the
+default), the database (``_database_blobs``: many nodes need nothing but
+PostgreSQL) and S3-compatible object storage (``_s3_blobs``). What they
+share lives here, once: the id check that keeps ``../x`` out of every
+backend, the hashing, and the loop that feeds a producer's chunks to a
+backend's pending write, synchronously or from an event loop.
 
-A full disk is a normal condition: the half-written temporary file is
-removed and :class:`StorageFullError` raised; stored blobs are untouched.
+A backend supplies a :class:`PendingBlob` (one write in progress) and the
+reads; every public method a caller uses is defined here.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
-import contextlib
-import errno
 import hashlib
-import os
+import io
 import re
-import secrets
-import time
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
-from ._durable import fsync_dir
-from .errors import BlobNotFoundError, StorageFullError
+from .errors import BlobNotFoundError
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+Bytes = bytes | bytearray | memoryview
 
 _BLOB_ID = re.compile(r"\A[0-9a-f]{64}\Z")
-_TMP = "tmp"
+
+
+def is_blob_id(name: str) -> bool:
+    """Whether ``name`` is a blob id: 64 lower-case hex digits, nothing else."""
+    return _BLOB_ID.match(name) is not None
+
+
+def check_blob_id(blob_id: str) -> str:
+    """``blob_id``, or :class:`BlobNotFoundError`: a malformed id names no
+    blob (and never reaches a path, a key or a query)."""
+    if not is_blob_id(blob_id):
+        raise BlobNotFoundError("not a blob id")
+    return blob_id
 
 
 @dataclass(frozen=True)
@@ -47,152 +62,232 @@ class BlobRef:
     created: bool = field(default=True, compare=False)
 
 
-_FULL = (errno.ENOSPC, errno.EDQUOT)
+class OpenBlob(NamedTuple):
+    """A blob opened for reading, with its size as the row that names it
+    records (answers announce their length; a blob need not be a file)."""
+
+    reader: BinaryIO
+    size: int
 
 
-def _full(exc: OSError) -> Exception:
-    """A full disk (or inode table) as the normal condition it is."""
-    if exc.errno in _FULL:
-        return StorageFullError("the disk is full: the object was not stored")
-    return exc
+class Rechunker:
+    """Cuts a stream of arbitrary pieces into pieces of exactly ``size``
+    bytes (the last one shorter). A producer's 64 MiB chunk is cut as it
+    comes, never shifted along a buffer (which would cost quadratic time)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._partial = bytearray()
+        self.full: list[bytes] = []
+
+    def add(self, view: memoryview) -> None:
+        while view:
+            take = min(len(view), self._size - len(self._partial))
+            self._partial += view[:take]
+            view = view[take:]
+            if len(self._partial) == self._size:
+                self.full.append(bytes(self._partial))
+                self._partial.clear()
+
+    def take_full(self) -> list[bytes]:
+        """The complete pieces cut so far; they are no longer held here."""
+        full, self.full = self.full, []
+        return full
+
+    def take_rest(self) -> bytes:
+        """What remains after the complete pieces (at the end of the stream)."""
+        rest = bytes(self._partial)
+        self._partial.clear()
+        return rest
 
 
-class _Pending:
-    """One blob being written to ``tmp/``: write, then commit or abort."""
+class ChunkReader(io.RawIOBase):
+    """A raw binary stream over an iterator of chunks fetched on demand, so
+    that reading a blob of any size holds one chunk at a time. Wrap it in
+    :class:`io.BufferedReader`; ``close`` releases what the chunks come from
+    (a response body, a generator)."""
 
-    def __init__(self, store: BlobStore) -> None:
-        self._store = store
-        self._path = store.root / _TMP / f"{secrets.token_hex(16)}.partial"
-        try:
-            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except OSError as exc:
-            raise _full(exc) from None
+    def __init__(self, chunks: Iterator[bytes], close: Callable[[], object]) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._release = close
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk)
+        target = memoryview(buffer).cast("B")
+        n = min(len(target), len(self._pending))
+        target[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._release()
+            finally:
+                super().close()
+
+
+def chunk_stream(chunks: Iterator[bytes], close: Callable[[], object]) -> BinaryIO:
+    """A buffered, readable binary file over ``chunks`` (see ChunkReader)."""
+    return io.BufferedReader(ChunkReader(chunks, close))
+
+
+class PendingBlob(abc.ABC):
+    """One write in progress: bytes in, then :meth:`commit` or :meth:`abort`.
+
+    :meth:`write` hashes and hands the bytes to :meth:`_write`, which must
+    not wait on I/O that may block for long (it runs on the event loop in
+    :meth:`BlobStore.put_async`): a backend buffers there and does its
+    waiting in :meth:`flush` (called when :attr:`ready`) and in
+    :meth:`_commit`, which run in threads. :meth:`abort` removes whatever
+    the write stored so far; it is called once anything fails, commit
+    included, and must tolerate being called after a partial commit.
+    """
+
+    def __init__(self) -> None:
         self._hash = hashlib.sha256()
         self._size = 0
-        self._open = True
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:
+    def write(self, data: Bytes) -> None:
         view = memoryview(data).cast("B")
-        try:
-            while view:
-                n = os.write(self._fd, view)
-                self._hash.update(view[:n])
-                self._size += n
-                view = view[n:]
-        except OSError as exc:
-            self.abort()
-            raise _full(exc) from None
+        self._hash.update(view)
+        self._size += len(view)
+        self._write(view)
+
+    @abc.abstractmethod
+    def _write(self, view: memoryview) -> None: ...
+
+    @property
+    @abc.abstractmethod
+    def ready(self) -> bool:
+        """Whether enough is buffered for :meth:`flush` to store it now."""
+
+    @abc.abstractmethod
+    def flush(self) -> None:
+        """Store what :meth:`_write` buffered (bounded memory)."""
 
     def commit(self) -> BlobRef:
         blob_id = self._hash.hexdigest()
-        target = self._store.path_of(blob_id)
-        try:
-            os.fsync(self._fd)
-            self._close()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            # A hard link creates the name only if it is absent, atomically:
-            # two puts of the same bytes cannot both believe they created it.
-            try:
-                os.link(self._path, target)
-                created = True
-            except FileExistsError:
-                created = False
-            self._path.unlink()
-            fsync_dir(target.parent)
-        except OSError as exc:
-            self.abort()
-            raise _full(exc) from None
-        return BlobRef(blob_id, self._size, created)
+        return BlobRef(blob_id, self._size, self._commit(blob_id, self._size))
 
-    def _close(self) -> None:
-        # Closing twice could close a descriptor another thread just got.
-        if self._open:
-            self._open = False
-            os.close(self._fd)
+    @abc.abstractmethod
+    def _commit(self, blob_id: str, size: int) -> bool:
+        """Make the blob durable and visible under ``blob_id``, atomically;
+        True if this write created it, False if it was there already (this
+        write's bytes are then removed)."""
 
-    def abort(self) -> None:
-        self._close()
-        self._path.unlink(missing_ok=True)
+    @abc.abstractmethod
+    def abort(self) -> None: ...
 
 
-class BlobStore:
-    """Blobs under ``root``: ``root/ab/cd/abcd…`` and ``root/tmp/`` for writes."""
+def _abort(pending: PendingBlob, failure: BaseException) -> None:
+    """Remove a failed write's partial data, keeping ``failure`` the error
+    the caller sees: a clean-up that fails too (the full disk refuses even
+    a DELETE, the database is gone) leaves an invisible partial, which
+    ``clean_partials`` removes later."""
+    try:
+        pending.abort()
+    except Exception as exc:
+        failure.add_note(f"the partial write stays until clean_partials: {exc!r}")
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
-        (self.root / _TMP).mkdir(parents=True, exist_ok=True, mode=0o700)
 
-    def path_of(self, blob_id: str) -> Path:
-        if not _BLOB_ID.match(blob_id):
-            raise BlobNotFoundError("not a blob id")
-        return self.root / blob_id[:2] / blob_id[2:4] / blob_id
+class BlobStore(abc.ABC):
+    """A content-addressed store of ciphertext blobs.
 
-    def put(self, chunks: Iterable[bytes | bytearray | memoryview]) -> BlobRef:
+    ``put`` is durable and atomic when it returns: the blob appears whole or
+    not at all, under the SHA-256 hex of its bytes. ``open`` streams (memory
+    stays flat whatever the size). Every method taking an id raises
+    :class:`BlobNotFoundError` for a malformed one. A full storage raises
+    :class:`StorageFullError`, and nothing half-stored is left visible;
+    what a crash leaves is invisible to ``ids``/``exists`` and removed by
+    ``clean_partials``.
+    """
+
+    @abc.abstractmethod
+    def _begin(self) -> PendingBlob:
+        """A new pending write (no waiting I/O: see :class:`PendingBlob`)."""
+
+    @abc.abstractmethod
+    def _open(self, blob_id: str) -> BinaryIO: ...
+
+    @abc.abstractmethod
+    def _size(self, blob_id: str) -> int | None:
+        """The blob's size, or None if there is no such blob."""
+
+    @abc.abstractmethod
+    def _delete(self, blob_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def ids(self) -> Iterator[str]:
+        """Every stored blob's id (never a partial write)."""
+
+    @abc.abstractmethod
+    def clean_partials(self, older_than: float = 0.0) -> int:
+        """Remove what interrupted writes left, older than ``older_than``
+        seconds; returns how many writes were removed. ``older_than`` spares
+        recent ones: with several server processes over one store, another
+        process may be writing them now (``0`` removes every unfinished
+        write: only when no other writer runs)."""
+
+    def put(self, chunks: Iterable[Bytes]) -> BlobRef:
         """Store the concatenation of ``chunks``; durable when this returns."""
-        pending = _Pending(self)
+        pending = self._begin()
         try:
             for chunk in chunks:
                 pending.write(chunk)
-        except BaseException:
-            pending.abort()
+                if pending.ready:
+                    pending.flush()
+            return pending.commit()
+        except BaseException as exc:
+            _abort(pending, exc)
             raise
-        return pending.commit()
 
-    def put_file(self, path: Path) -> BlobRef:
-        """Store the file at ``path`` (written and fsynced by the caller, who
-        no longer writes to it) by linking it into place: a finished upload
-        of hundreds of MiB is hashed once, not copied. Where ``path`` is on
-        another file system, its bytes are copied as :meth:`put` does."""
-        digest = hashlib.sha256()
-        size = 0
-        with path.open("rb") as source:
-            while chunk := source.read(1 << 20):
-                digest.update(chunk)
-                size += len(chunk)
-            os.fsync(source.fileno())
-        blob_id = digest.hexdigest()
-        target = self.path_of(blob_id)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(path, target)
-                created = True
-            except FileExistsError:
-                created = False
-            except OSError as exc:
-                if exc.errno != errno.EXDEV:
-                    raise
-                with path.open("rb") as source:
-                    return self.put(iter(lambda: source.read(1 << 20), b""))
-            fsync_dir(target.parent)
-        except OSError as exc:
-            raise _full(exc) from None
-        return BlobRef(blob_id, size, created)
-
-    async def put_async(self, chunks: AsyncIterable[bytes | bytearray | memoryview]) -> BlobRef:
+    async def put_async(self, chunks: AsyncIterable[Bytes]) -> BlobRef:
         """:meth:`put` for async producers (a request body being encrypted).
 
-        Writes go to the page cache on the event loop (fast); the final
-        fsync and rename, which wait on the disk, run in a thread so that one
-        large upload does not stall every other request.
+        Hashing and buffering run on the event loop; whatever waits on a
+        disk, a database or the network (flushes, the final commit, the
+        clean-up of a failed write) runs in a thread, so that one large
+        upload does not stall every other request.
         """
-        pending = _Pending(self)
+        pending = self._begin()
         try:
             async for chunk in chunks:
                 pending.write(chunk)
-        except BaseException:
-            pending.abort()
+                if pending.ready:
+                    await asyncio.to_thread(pending.flush)
+            return await asyncio.to_thread(pending.commit)
+        except BaseException as exc:
+            # Even if this task is cancelled again while waiting, the
+            # thread runs the clean-up to its end.
+            await asyncio.to_thread(_abort, pending, exc)
             raise
-        return await asyncio.to_thread(pending.commit)
 
     def open(self, blob_id: str) -> BinaryIO:
-        try:
-            return self.path_of(blob_id).open("rb")
-        except FileNotFoundError:
-            raise BlobNotFoundError("no such blob") from None
+        """The blob's bytes, as a stream; :class:`BlobNotFoundError` if absent."""
+        return self._open(check_blob_id(blob_id))
 
     def exists(self, blob_id: str) -> bool:
-        return self.path_of(blob_id).is_file()
+        return self._size(check_blob_id(blob_id)) is not None
+
+    def size(self, blob_id: str) -> int:
+        size = self._size(check_blob_id(blob_id))
+        if size is None:
+            raise BlobNotFoundError("no such blob")
+        return size
+
+    def delete(self, blob_id: str) -> None:
+        """Remove a blob; removing a missing one is not an error."""
+        self._delete(check_blob_id(blob_id))
 
     def discard(self, ref: BlobRef) -> None:
         """Undo a put whose item was never recorded.
@@ -200,27 +295,14 @@ class BlobStore:
         Only a blob this put created is removed: the same bytes stored
         earlier belong to an item already acknowledged (a retried upload),
         and deleting them would lose it.
+
+        What no backend closes: two puts of identical bytes racing, where
+        the one that created the blob discards it just after the other found
+        it (``created=False``) and is about to record its item. Identical
+        ciphertext only arises from the same encrypted bytes sent twice
+        (age picks a random file key per encryption), and it takes the
+        first record failing in that window; only the caller can close it,
+        by checking that no record names the blob before deleting it.
         """
         if ref.created:
             self.delete(ref.blob_id)
-
-    def delete(self, blob_id: str) -> None:
-        """Remove a blob; removing a missing one is not an error."""
-        path = self.path_of(blob_id)
-        path.unlink(missing_ok=True)
-        fsync_dir(path.parent)
-
-    def clean_partials(self, older_than: float = 0.0) -> int:
-        """Remove writes a crash interrupted; returns how many.
-
-        ``older_than`` (seconds) spares recent ones: with several server
-        processes over one store, another process may be writing them now.
-        """
-        removed = 0
-        limit = time.time() - older_than
-        for leftover in (self.root / _TMP).glob("*.partial"):
-            with contextlib.suppress(FileNotFoundError):
-                if leftover.stat().st_mtime <= limit:
-                    leftover.unlink()
-                    removed += 1
-        return removed

@@ -1,0 +1,146 @@
+"""The blob store on the local filesystem (the default backend).
+
+Writing is crash-safe: bytes go to a temporary name in ``tmp/`` (same
+filesystem), are fsynced, linked into place, and the directory is fsynced
+— a crash leaves the whole object or none, and
+:meth:`FileBlobStore.clean_partials` removes what a crash left in ``tmp/``
+(ciphertext only, never plaintext).
+
+A full disk is a normal condition: the half-written temporary file is
+removed and :class:`StorageFullError` raised; stored blobs are untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from ._blobs import BlobStore, PendingBlob, check_blob_id, is_blob_id
+from ._durable import fsync_dir
+from .errors import BlobNotFoundError, StorageFullError
+
+_TMP = "tmp"
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _full(exc: OSError) -> Exception:
+    """A full disk (or inode table) as the normal condition it is."""
+    if exc.errno in _FULL:
+        return StorageFullError("the disk is full: the object was not stored")
+    return exc
+
+
+class _FilePending(PendingBlob):
+    """One blob being written to ``tmp/``. Writes go straight to the file
+    (the page cache: fast enough for the event loop); the fsync and the
+    link, which wait on the disk, happen at commit."""
+
+    def __init__(self, store: FileBlobStore) -> None:
+        super().__init__()
+        self._store = store
+        self._path = store.root / _TMP / f"{secrets.token_hex(16)}.partial"
+        try:
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise _full(exc) from None
+        self._open = True
+
+    def _write(self, view: memoryview) -> None:
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            raise _full(exc) from None
+
+    @property
+    def ready(self) -> bool:
+        return False  # nothing is buffered: see _write
+
+    def flush(self) -> None:
+        pass  # never ready
+
+    def _commit(self, blob_id: str, size: int) -> bool:
+        target = self._store.path_of(blob_id)
+        try:
+            os.fsync(self._fd)
+            self._close()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # A hard link creates the name only if it is absent, atomically:
+            # two puts of the same bytes cannot both believe they created it.
+            try:
+                os.link(self._path, target)
+                created = True
+            except FileExistsError:
+                created = False
+            self._path.unlink()
+            fsync_dir(target.parent)
+        except OSError as exc:
+            raise _full(exc) from None
+        return created
+
+    def _close(self) -> None:
+        # Closing twice could close a descriptor another thread just got.
+        if self._open:
+            self._open = False
+            os.close(self._fd)
+
+    def abort(self) -> None:
+        self._close()
+        self._path.unlink(missing_ok=True)
+
+
+class FileBlobStore(BlobStore):
+    """Blobs under ``root``: ``root/ab/cd/abcd…`` and ``root/tmp/`` for writes."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        (self.root / _TMP).mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def path_of(self, blob_id: str) -> Path:
+        check_blob_id(blob_id)
+        return self.root / blob_id[:2] / blob_id[2:4] / blob_id
+
+    def _begin(self) -> PendingBlob:
+        return _FilePending(self)
+
+    def _open(self, blob_id: str) -> BinaryIO:
+        try:
+            return self.path_of(blob_id).open("rb")
+        except FileNotFoundError:
+            raise BlobNotFoundError("no such blob") from None
+
+    def _size(self, blob_id: str) -> int | None:
+        try:
+            return self.path_of(blob_id).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def _delete(self, blob_id: str) -> None:
+        path = self.path_of(blob_id)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return  # nothing changed (its directory may not even exist)
+        fsync_dir(path.parent)
+
+    def ids(self) -> Iterator[str]:
+        # "??" leaves out tmp/; a name is a blob only where path_of puts it.
+        for path in self.root.glob("??/??/*"):
+            if is_blob_id(path.name) and path == self.path_of(path.name):
+                yield path.name
+
+    def clean_partials(self, older_than: float = 0.0) -> int:
+        removed = 0
+        limit = time.time() - older_than
+        for leftover in (self.root / _TMP).glob("*.partial"):
+            with contextlib.suppress(FileNotFoundError):
+                if leftover.stat().st_mtime <= limit:
+                    leftover.unlink()
+                    removed += 1
+        return removed
