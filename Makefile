@@ -61,6 +61,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/age_throughput.py
 	$(BIN)/python bench/desk_ui.py
 	$(BIN)/python bench/field_upload.py
+	$(BIN)/python bench/blob_stores.py
 
 clean:
 	rm -rf $(VENV) tests/interop/node/node_modules

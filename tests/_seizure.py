@@ -6,7 +6,13 @@ could hide them. Shared by the server's and the end-to-end seizure tests;
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from shoal.server import load_config
 
 
 def encodings(secret: bytes) -> dict[str, bytes]:
@@ -31,6 +37,23 @@ def hits(corpus: dict[str, bytes], secret: bytes) -> list[str]:
         for where, data in corpus.items()
         if needle in data
     ]
+
+
+def database_dump(data_dir: Path) -> dict[str, bytes]:
+    """The server's database as a seizer reads it when it is not a file in
+    the data directory: a plain ``pg_dump`` (PostgreSQL compresses values in
+    its own files, so the files alone would prove little). Empty for
+    SQLite, whose files the data directory's corpus already holds."""
+    url = make_url(load_config(data_dir).database)
+    if url.get_backend_name() != "postgresql":
+        return {}
+    pg_dump = Path(os.environ.get("SHOAL_PG_BIN", "/usr/lib/postgresql/15/bin")) / "pg_dump"
+    dumped = subprocess.run(
+        [str(pg_dump), "--no-owner", "--host", str(url.host), "--port", str(url.port),
+         "--username", str(url.username), str(url.database)],
+        capture_output=True, check=True, timeout=120,
+    )  # fmt: skip
+    return {f"pg_dump of {url.database}": dumped.stdout}
 
 
 def corpus_of(*roots: Path) -> dict[str, bytes]:

@@ -13,7 +13,7 @@ from their identity files, contacts' derived from their codenames, and
 the server disk's from whatever identity its files hold (none). What each
 opens, per compartment, must be what ``shoal command exposure`` claims.
 
-The oracle reads the database with the standard library's sqlite3 only to
+The oracle reads the database (plain SQL, SQLite or PostgreSQL) only to
 tie a blob to its compartment and contact; what a key opens it learns by
 decrypting.
 """
@@ -26,10 +26,10 @@ import hashlib
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +38,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import Connection, text
 
 import _engines
 from _served_org import free_port, shoal, wait_until_up
@@ -48,6 +49,8 @@ from shoal.command._exposure_cli import exposure
 from shoal.command._notes import found
 from shoal.command._state import add_compartment
 from shoal.crypto.errors import NoIdentityMatchError
+from shoal.server import load_config
+from shoal.store import create_db_engine
 
 DOORS = ("a", "b", "c")
 HANDLERS = {"a1": "a", "a2": "a", "b1": "b", "c1": "c"}
@@ -157,7 +160,8 @@ class World:
         )
         with _database(self.server_dir) as db:
             row = db.execute(
-                "SELECT id FROM contacts WHERE lookup_id = ?", (keys.lookup_id,)
+                text("SELECT id FROM contacts WHERE lookup_id = :lookup"),
+                {"lookup": keys.lookup_id},
             ).fetchone()
         assert row is not None
         return str(row[0])
@@ -169,18 +173,15 @@ class World:
         return value
 
 
-class _database:
-    """The server's SQLite database, opened read-only with the standard library."""
-
-    def __init__(self, server_dir: Path) -> None:
-        self._uri = f"file:{server_dir / 'shoal.db'}?mode=ro"
-
-    def __enter__(self) -> sqlite3.Connection:
-        self._db = sqlite3.connect(self._uri, uri=True)
-        return self._db
-
-    def __exit__(self, *_: object) -> None:
-        self._db.close()
+@contextmanager
+def _database(server_dir: Path) -> Iterator[Connection]:
+    """The server's database (SQLite or PostgreSQL, as its configuration says)."""
+    engine = create_db_engine(load_config(server_dir).database)
+    try:
+        with engine.connect() as db:
+            yield db
+    finally:
+        engine.dispose()
 
 
 def _build(root: Path) -> World:
@@ -293,9 +294,11 @@ def _play(world: World) -> tuple[set[str], set[str]]:
 def _items_of(world: World, door: str) -> set[str]:
     with _database(world.server_dir) as db:
         rows = db.execute(
-            "SELECT items.id FROM items JOIN compartments ON compartments.id = "
-            "items.compartment_id WHERE compartments.door = ?",
-            (door,),
+            text(
+                "SELECT items.id FROM items JOIN compartments ON compartments.id = "
+                "items.compartment_id WHERE compartments.door = :door"
+            ),
+            {"door": door},
         ).fetchall()
     return {r[0] for r in rows}
 
@@ -341,7 +344,7 @@ def _stored(server_dir: Path) -> list[Stored]:
             blobs[hashlib.sha256(data).hexdigest()] = data
     with _database(server_dir) as db:
         rows = db.execute(
-            "SELECT id, compartment_id, contact_id, direction, blob_id FROM items"
+            text("SELECT id, compartment_id, contact_id, direction, blob_id FROM items")
         ).fetchall()
     assert {r[4] for r in rows} == set(blobs), "a blob without an item, or an item without one"
     return [Stored(r[0], r[1], r[2], r[3], blobs[r[4]]) for r in rows]

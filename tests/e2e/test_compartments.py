@@ -13,6 +13,7 @@ import pytest
 from _served_org import Org, serve_demo, shoal
 from shoal import crypto, trusted
 from shoal.org import _tlog as tlog
+from shoal.server import load_config
 from shoal.store import create_db_engine, schema, session_factory
 
 DOOR = "news"
@@ -118,8 +119,7 @@ def test_the_audit_log_records_each_step_and_catches_a_rollback(org: Org, tmp_pa
     assert "head(s) share this desk's history" in compared.stdout
 
     # A seizer drops the last entry and rebuilds the head: the desk notices.
-    database = org.root / "server" / "shoal.db"
-    engine = create_db_engine(f"sqlite:///{database}")
+    engine = create_db_engine(load_config(org.root / "server").database)
     with session_factory(engine)() as db:
         rows = sorted(db.query(schema.AuditEntry).all(), key=lambda r: r.idx)
         db.delete(rows[-1])

@@ -15,12 +15,13 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from _seizure import corpus_of, hits
+from _seizure import corpus_of, database_dump, hits
 from _served_org import Org
 from _tools import require_tool
 from shoal import crypto
 from shoal import org as orgmod
 from shoal.crypto._envelope import open_item as unframe
+from shoal.server import load_config
 from shoal.store import FileBlobStore, create_db_engine, schema, session_factory
 
 DOOR = "news"
@@ -71,7 +72,7 @@ def handler_keystore(org: Org) -> crypto.Keystore:
 
 
 def contact_of(org: Org) -> schema.Contact:
-    engine = create_db_engine(f"sqlite:///{org.root / 'server' / 'shoal.db'}")
+    engine = create_db_engine(load_config(org.root / "server").database)
     with session_factory(engine)() as db:
         contact = db.scalars(select(schema.Contact)).one()
     engine.dispose()
@@ -106,6 +107,7 @@ def test_contact_writes_handler_reads_and_answers_contact_reads(org: Org, tmp_pa
     # directory or in its output, in any encoding.
     org.stop()
     corpus = corpus_of(org.root / "server", org.server_tmp, org.server_log)
+    corpus |= database_dump(org.root / "server")
     for secret in (MESSAGE, FILE_NAME, CONTENT_CANARY.decode(), REPLY, codename):
         assert hits(corpus, secret.encode()) == [], secret
 
@@ -128,7 +130,7 @@ def test_a_reply_forged_on_a_seized_server_is_not_believed(org: Org) -> None:
     )
     # The seized server writes them as if a handler had uploaded them.
     blobs = FileBlobStore(org.root / "server" / "blobs")
-    engine = create_db_engine(f"sqlite:///{org.root / 'server' / 'shoal.db'}")
+    engine = create_db_engine(load_config(org.root / "server").database)
     with session_factory(engine)() as db, db.begin():
         for forged in (unsigned, impostor):
             ref = blobs.put([forged])
@@ -154,7 +156,7 @@ def test_a_reply_forged_on_a_seized_server_is_not_believed(org: Org) -> None:
 
 
 def _current_epoch(org: Org) -> orgmod.Epoch:
-    engine = create_db_engine(f"sqlite:///{org.root / 'server' / 'shoal.db'}")
+    engine = create_db_engine(load_config(org.root / "server").database)
     with session_factory(engine)() as db:
         notes = list(db.scalars(select(schema.Note)))
     engine.dispose()

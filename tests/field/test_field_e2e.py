@@ -486,6 +486,7 @@ def test_the_server_holds_no_plaintext_of_any_member_flow(served: Org, tmp_path:
     member.run("messages")
     served.stop()
     corpus = _seizure.corpus_of(served.root / "server", served.server_tmp, served.server_log)
+    corpus |= _seizure.database_dump(served.root / "server")
     secrets = [
         CANARY,
         "reply-canary-5d2f",

@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from _server_kit import OrgKit, Stored, new_org, shoal
+from _server_kit import OrgKit, ServerProcess, Stored, new_org, shoal
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect, select, text
@@ -165,6 +165,19 @@ def test_migrate_brings_an_older_database_to_the_newest_schema(older: tuple[Path
     assert {"blob_objects", "blob_chunks", "upload_pieces", "quotas"} <= tables(url)
     again = shoal("admin", "migrate", "--data", str(data))
     assert again.stdout == f"database already at {head}\n"
+
+
+def test_serve_refuses_a_database_at_another_migration(older: tuple[Path, str]) -> None:
+    """A server must never write rows of one schema into tables of
+    another: it says what to run instead, and touches nothing."""
+    data, url = older
+    refused = shoal("serve", "--data", str(data), "--port", "0", check=False)
+    assert refused.returncode != 0
+    assert "database is at migration 0006" in refused.stderr
+    assert "shoal admin migrate" in refused.stderr
+    assert revision(url) == "0006"
+    shoal("admin", "migrate", "--data", str(data))
+    ServerProcess(data, data.parent / "run").stop()  # now it starts
 
 
 def test_migrate_sets_up_an_empty_database(initialized: Path, tmp_path: Path) -> None:

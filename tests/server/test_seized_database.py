@@ -3,17 +3,18 @@ to, or let in, a handler that command removed."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from _server_kit import Compartment, FakeClock, TestClient, handler_token, new_org
+from sqlalchemy import text
 
 import _engines
 from shoal import crypto
-from shoal.server import create_app
+from shoal.server import create_app, load_config
 from shoal.server._admin import import_notes, init_data_dir
+from shoal.store import create_db_engine
 
 MESSAGE = (
     b'--B0\r\nContent-Disposition: form-data; name="message"\r\n\r\nsecret words\r\n--B0--\r\n'
@@ -35,10 +36,13 @@ def removed_handler(tmp_path: Path) -> tuple[Path, Compartment]:
 
 
 def sql(data: Path, statement: str) -> None:
-    db = sqlite3.connect(data / "shoal.db")
-    db.execute(statement)
-    db.commit()
-    db.close()
+    """What a seizer does to the database, behind the server's back."""
+    engine = create_db_engine(load_config(data).database)
+    try:
+        with engine.begin() as db:
+            db.execute(text(statement))
+    finally:
+        engine.dispose()
 
 
 def test_setting_the_epoch_counter_back_changes_nothing(

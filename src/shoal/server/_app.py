@@ -61,17 +61,18 @@ def create_app(data_dir: Path | str, *, clock: Clock = utc_now) -> FastAPI:
     ``clock`` is for tests that need time to pass (session and epoch expiry).
     """
     config = load_config(Path(data_dir))
+    # What can be refused without the database is read first.
+    questionnaires = load_questionnaires(config.questionnaires_dir)
+    pages = Pages(Catalogs())
     engine = create_db_engine(config.database)
     try:
-        require_newest_schema(engine)
-    except SchemaOutdatedError as exc:
+        blobs = _open_storage(config, engine)
+    except BaseException:
+        # A refused start leaves no connection behind (the lifespan, which
+        # closes them otherwise, never runs).
         engine.dispose()
-        raise ConfigError(str(exc)) from None
+        raise
     db = session_factory(engine)
-    blobs = open_blob_store(config, engine)
-    # Leftovers of writes a crash cut short (ciphertext only). A day's
-    # margin: another server process may be writing the recent ones.
-    blobs.clean_partials(older_than=PARTIALS_KEPT_SECONDS)
     doors = Doors(config.root_key, NoteCache(), clock)
     limits = config.limits
     contacts = ContactService(
@@ -104,8 +105,6 @@ def create_app(data_dir: Path | str, *, clock: Clock = utc_now) -> FastAPI:
         limits=limits,
         clock=clock,
     )
-    pages = Pages(Catalogs())
-    questionnaires = load_questionnaires(config.questionnaires_dir)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -132,6 +131,19 @@ def create_app(data_dir: Path | str, *, clock: Clock = utc_now) -> FastAPI:
     app.add_middleware(ErrorGuard, pages=pages)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def _open_storage(config: ServerConfig, engine: Engine) -> BlobStore:
+    """Check the schema and open the blob store, clearing what a crash left."""
+    try:
+        require_newest_schema(engine)
+    except SchemaOutdatedError as exc:
+        raise ConfigError(str(exc)) from None
+    blobs = open_blob_store(config, engine)
+    # Leftovers of writes a crash cut short (ciphertext only). A day's
+    # margin: another server process may be writing the recent ones.
+    blobs.clean_partials(older_than=PARTIALS_KEPT_SECONDS)
+    return blobs
 
 
 def open_blob_store(config: ServerConfig, engine: Engine) -> BlobStore:
