@@ -461,7 +461,8 @@ def test_an_offer_of_services_is_checked_kept_and_sealed_for_the_compartment(
         follow_redirects=False,
     )
     assert again.headers["location"] == f"{NORTH}/services?notice=already-sent"
-    (item,) = stored.session().query(schema.Item).all()
+    with stored.session() as db:
+        (item,) = db.query(schema.Item).all()
     ciphertext = (stored.data_dir / "blobs").rglob(item.blob_id)
     blob = next(p for p in ciphertext if p.is_file()).read_bytes()
     handler = test_org.compartments["north"].handlers[0]

@@ -50,28 +50,28 @@ def test_setting_the_epoch_counter_back_changes_nothing(
 ) -> None:
     data, north = removed_handler
     sql(data, "UPDATE compartments SET epoch = 1")
-    client = TestClient(create_app(data, clock=FakeClock()), base_url="http://127.0.0.1")
-    session = client.post("/api/v1/doors/north/contacts").json()["session"]
-    sent = client.post(
-        "/api/v1/doors/north/submissions",
-        content=MESSAGE,
-        headers={
-            "Authorization": f"Bearer {session}",
-            "Content-Type": "multipart/form-data; boundary=B0",
-        },
-    )
-    assert sent.status_code == 201
-    # The removed handler cannot log in ...
-    with pytest.raises(AssertionError):
-        handler_token(client, north.handlers[1], north.compartment_id)
-    # ... and what arrived is sealed to epoch 2's recipients only.
-    token = handler_token(client, north.handlers[0], north.compartment_id)
-    auth = {"Authorization": f"Bearer {token}"}
-    item = client.get("/api/v1/handler/items", headers=auth).json()["items"][0]
-    blob = client.get(f"/api/v1/handler/blobs/{item['blob']}", headers=auth).content
-    assert crypto.decrypt_item(blob, [north.handlers[0].identity])[1] == b"secret words"
-    with pytest.raises(crypto.DecryptionError):
-        crypto.decrypt_item(blob, [north.handlers[1].identity])
+    with TestClient(create_app(data, clock=FakeClock()), base_url="http://127.0.0.1") as client:
+        session = client.post("/api/v1/doors/north/contacts").json()["session"]
+        sent = client.post(
+            "/api/v1/doors/north/submissions",
+            content=MESSAGE,
+            headers={
+                "Authorization": f"Bearer {session}",
+                "Content-Type": "multipart/form-data; boundary=B0",
+            },
+        )
+        assert sent.status_code == 201
+        # The removed handler cannot log in ...
+        with pytest.raises(AssertionError):
+            handler_token(client, north.handlers[1], north.compartment_id)
+        # ... and what arrived is sealed to epoch 2's recipients only.
+        token = handler_token(client, north.handlers[0], north.compartment_id)
+        auth = {"Authorization": f"Bearer {token}"}
+        item = client.get("/api/v1/handler/items", headers=auth).json()["items"][0]
+        blob = client.get(f"/api/v1/handler/blobs/{item['blob']}", headers=auth).content
+        assert crypto.decrypt_item(blob, [north.handlers[0].identity])[1] == b"secret words"
+        with pytest.raises(crypto.DecryptionError):
+            crypto.decrypt_item(blob, [north.handlers[1].identity])
 
 
 def test_deleting_the_newest_epoch_closes_the_door(
@@ -79,6 +79,6 @@ def test_deleting_the_newest_epoch_closes_the_door(
 ) -> None:
     data, _north = removed_handler
     sql(data, "DELETE FROM notes WHERE kind = 'epoch' AND number = 2")
-    client = TestClient(create_app(data, clock=FakeClock()), base_url="http://127.0.0.1")
-    answer = client.post("/api/v1/doors/north/contacts")
-    assert answer.status_code == 503
+    with TestClient(create_app(data, clock=FakeClock()), base_url="http://127.0.0.1") as client:
+        answer = client.post("/api/v1/doors/north/contacts")
+        assert answer.status_code == 503
