@@ -394,8 +394,7 @@ class HandlerService:
         except BaseException:
             self._blobs.discard(ref)
             raise
-        if old_blob is not None:
-            self._blobs.delete(old_blob)
+        release_blobs(self._db, self._blobs, [old_blob])
         return replaced
 
     def _resealable(self, token: str | None, item_id: str) -> tuple[Handler, schema.Item]:
@@ -418,11 +417,9 @@ class HandlerService:
             raise ConflictError(msg.ALREADY_CURRENT)
         return handler, item
 
-    def _replace(
-        self, token: str | None, item_id: str, ref: BlobRef
-    ) -> tuple[schema.Item, str | None]:
+    def _replace(self, token: str | None, item_id: str, ref: BlobRef) -> tuple[schema.Item, str]:
         """Swap the row for one with the new blob, epoch and seq, in one
-        transaction; returns it and the old blob if no item names it now."""
+        transaction; returns it and the blob it no longer names."""
         handler, item = self._resealable(token, item_id)
         recipients = len(handler.door.epoch.recipients())
         try:
@@ -454,13 +451,8 @@ class HandlerService:
                 db.rollback()
                 raise ConflictError(msg.ALREADY_CURRENT)
             db.add(resealed)
-            db.flush()
-            kept = db.scalar(
-                select(schema.Item.seq).where(schema.Item.blob_id == item.blob_id).limit(1)
-            )
             db.commit()
-        old = item.blob_id if kept is None and item.blob_id != ref.blob_id else None
-        return resealed, old
+        return resealed, item.blob_id
 
     def delete_contact(self, token: str | None, contact_id: str) -> None:
         """The contact and everything of theirs on the server (the desks

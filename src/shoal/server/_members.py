@@ -22,6 +22,7 @@ from ..store import BlobNotFoundError, BlobStore, OpenBlob, schema
 from . import _messages as msg
 from ._contacts import ContactService
 from ._doors import OrgNotes, org_notes
+from ._unreferenced import release_blobs
 from .errors import NotFoundError
 
 #: Replies listed at once, oldest first: a client deletes what it fetched,
@@ -76,19 +77,13 @@ class MemberService:
             raise NotFoundError(msg.NO_SUCH_REPLY) from None
 
     def delete_reply(self, door: str, token: str | None, item_id: str) -> None:
-        """Row first, then the ciphertext (a crash between leaves an
-        orphaned blob, never a row without one); a blob another item names
-        stays. Fetched, then deleted: the server keeps no copy."""
+        """Row first, then the ciphertext (``_unreferenced``). Fetched, then
+        deleted: the server keeps no copy."""
         with self._db() as db:
             item = self._reply(db, door, token, item_id)
             db.delete(item)
-            db.flush()
-            shared = db.scalar(
-                select(schema.Item.seq).where(schema.Item.blob_id == item.blob_id).limit(1)
-            )
             db.commit()
-        if shared is None:
-            self._blobs.delete(item.blob_id)
+        release_blobs(self._db, self._blobs, [item.blob_id])
 
     def _replies(self, db: Session, door: str, token: str | None) -> Select[schema.Item]:
         opened, session = self._contacts.authenticate(db, door, token)
