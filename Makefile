@@ -22,11 +22,11 @@ $(NODE_STAMP): tests/interop/node/package.json
 # Debian packages the tests use; run as root (CI does).
 system-deps:
 	@if [ "$$(id -u)" = 0 ]; then \
-		pkgs="age chromium haproxy libimage-exiftool-perl microsocks systemd tor"; command -v node >/dev/null || pkgs="$$pkgs nodejs"; \
+		pkgs="age chromium haproxy libimage-exiftool-perl microsocks systemd tor zbar-tools"; command -v node >/dev/null || pkgs="$$pkgs nodejs"; \
 		command -v npm >/dev/null || pkgs="$$pkgs npm"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null; \
-	else echo "not root: install 'age', 'chromium', 'haproxy', 'libimage-exiftool-perl', 'microsocks', 'systemd', 'tor', 'ffmpeg', 'nodejs' and 'npm' yourself for the interop, browser and deployment tests"; fi
+	else echo "not root: install 'age', 'chromium', 'haproxy', 'libimage-exiftool-perl', 'microsocks', 'systemd', 'tor', 'zbar-tools', 'ffmpeg', 'nodejs' and 'npm' yourself for the interop, browser and deployment tests"; fi
 
 demo: $(STAMP)
 	$(BIN)/shoal demo

@@ -44,7 +44,13 @@ import tomli_w
 
 from _tools import require_tool
 from shoal import crypto, org
-from shoal.server._config import CONFIG_NAME, Limits, ServerConfig, load_config
+from shoal.server._config import (
+    CONFIG_NAME,
+    Limits,
+    OnionSettings,
+    ServerConfig,
+    load_config,
+)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "deploy.md"
 SHOAL_PATH = "/opt/shoal/bin/shoal"
@@ -131,7 +137,7 @@ def test_the_full_server_toml_loads_and_shows_the_defaults(tmp_path: Path) -> No
 def test_each_blob_store_example_loads_in_the_full_example(tmp_path: Path) -> None:
     full, fragments = server_tomls()
     backends = set()
-    for n, fragment in enumerate(fragments):
+    for n, fragment in enumerate(f for f in fragments if "blobs" in f):
         directory = tmp_path / str(n)
         directory.mkdir()
         blobs = fragment["blobs"]
@@ -150,6 +156,21 @@ def test_each_blob_store_example_loads_in_the_full_example(tmp_path: Path) -> No
             assert config.database == environ["SHOAL_DATABASE"]
             assert all(name.startswith("SHOAL_") for name in environ)
     assert backends == {"database", "s3"}
+
+
+def test_the_onion_example_loads_and_shows_the_defences_defaults(tmp_path: Path) -> None:
+    full, fragments = server_tomls()
+    (fragment,) = [f for f in fragments if "onion" in f]
+    assert set(fragment) == {"onion"}
+    config = load_example(tmp_path, {**full, **fragment}, environ={})
+    shown = fragment["onion"]
+    assert isinstance(shown, dict)
+    assert config.onion.doors == ("journalists",)
+    assert config.onion.runtime_dir == Path("/run/shoal-onion")
+    # The page says the defences' values are the defaults.
+    defences = {k: v for k, v in shown.items() if k not in ("doors", "runtime_dir")}
+    assert len(defences) == 5
+    assert {k: getattr(OnionSettings(), k) for k in defences} == defences
 
 
 # -- shoal commands -------------------------------------------------------------
@@ -237,6 +258,7 @@ def test_every_shoal_command_on_the_page_exists_with_its_options() -> None:
         "shoal admin init",
         "shoal admin import",
         "shoal admin migrate",
+        "shoal admin onion-client",
     }
 
 
@@ -275,6 +297,7 @@ def test_the_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     units = [b for b in blocks() if b.name and b.name.startswith("/etc/systemd/system/")]
     assert {Path(b.name).name for b in units if b.name} == {
         "shoal-serve@.service",
+        "shoal-onion.service",
         "shoal-backup.service",
         "shoal-backup.timer",
     }
@@ -299,6 +322,7 @@ def test_the_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
             "--recursive-errors=no",
             "verify",
             "shoal-serve@8001.service",
+            "shoal-onion.service",
             "shoal-backup.service",
             "shoal-backup.timer",
         ],

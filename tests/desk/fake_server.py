@@ -42,7 +42,7 @@ import httpx
 from shoal import crypto, org
 from shoal.org import _tlog as tlog
 
-LOGIN_CONTEXT = b"shoal handler login v1\n"
+LOGIN_CONTEXT = b"shoal handler login v2\n"
 AGE_MAGIC = b"age-encryption.org/v1\n"
 TODAY = "2026-11-23"
 MAX_AUDIT_ENTRY = 64 * 1024
@@ -113,6 +113,7 @@ class FakeServer:
     contacts: dict[str, FakeContact] = field(default_factory=dict)
     challenges: dict[str, bytes] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)  # token → compartment id
+    login_hosts: list[str] = field(default_factory=list)  # the names logins were signed for
     log: list[str] = field(default_factory=list)
     #: Blob sizes to announce instead of the true ones (a lying server).
     announced: dict[str, int] = field(default_factory=dict)
@@ -326,8 +327,13 @@ class FakeServer:
             return _error(
                 401, "The login failed: the challenge, key or signature was not accepted."
             )
+        # The desk signs the name it dialled (a relaying phishing server
+        # would get a signature for its own name); recorded for the tests.
+        host = body.get("host", "")
+        self.login_hosts.append(host)
+        signed = LOGIN_CONTEXT + nonce + epoch.compartment_id.encode() + b"\n" + host.encode()
         try:
-            key.verify(signature, LOGIN_CONTEXT + nonce + epoch.compartment_id.encode())
+            key.verify(signature, signed)
         except crypto.SignatureError:
             return _error(
                 401, "The login failed: the challenge, key or signature was not accepted."

@@ -19,6 +19,9 @@ def test_a_reply_reaches_the_contact_and_the_compartment_signed(setup: Setup) ->
     [item] = setup.server.items
     assert f"Reply {item.item_id} sent to contact {contact} (epoch 1)" in out
     assert setup.server.logins == logins_before + 1
+    # The login was signed for the name the desk dialled (enrolled with
+    # http://shoal.test), which the server checks where it knows its own.
+    assert setup.server.login_hosts[-1] == "shoal.test"
     sealed = setup.server.blobs[item.blob]
     readers = [contact_identity, setup.kit.reading, *setup.desk.keystore().identities]
     for reader in readers:

@@ -25,6 +25,7 @@ from shoal.server._config import (
     NOT_CONFIGURATION,
     BlobSettings,
     Limits,
+    OnionSettings,
     S3Settings,
     ServerConfig,
     load_config,
@@ -40,6 +41,7 @@ CANARY = "CANARY-7d1f"
 DATABASE = "sqlite:////srv/shoal/shoal.db"
 REPO = Path(__file__).resolve().parents[2]
 
+ONION_INTEGERS = [f.name for f in dataclasses.fields(OnionSettings) if f.type == "int"]
 #: Every key, the exact words of its error, and values it refuses (as TOML).
 LIMIT = "must be a positive integer"
 BAD_INT = [0, -1, "1", True, 1.5, 1 << 63]
@@ -83,6 +85,18 @@ BAD: dict[str, tuple[str, list[Any]]] = {
         "must not be empty nor hold spaces",
         ["", f"{CANARY} x", f"{CANARY}\n", 1],
     ),
+    "onion.doors": (
+        "must be door names separated by spaces (a-z, 0-9, -)",
+        ["Big", "a,b", f"{CANARY}", "-a", 1],
+    ),
+    "onion.tor": ("must be the tor program (a name or a path)", ["", "/usr/bin/my tor", 1]),
+    "onion.runtime_dir": ("must be an absolute directory", ["", "run/shoal", "/a\x00", 1]),
+    "onion.torrc": (
+        "must be torrc lines (Option value), none of the options Shoal sets itself "
+        "(DataDirectory, ControlSocket, SocksPort, HiddenService…)",
+        ["SocksPort 9050", "HiddenServiceDir /x", f"{CANARY}", "DataDirectory /x", 1],
+    ),
+    **{f"onion.{name}": (LIMIT, BAD_INT) for name in ONION_INTEGERS},
 }
 #: What each key's variable is called (the names operators write).
 VARIABLES = {
@@ -98,6 +112,11 @@ VARIABLES = {
     "blobs.s3.prefix": "SHOAL_BLOBS_S3_PREFIX",
     "blobs.s3.access_key_id": "SHOAL_BLOBS_S3_ACCESS_KEY_ID",
     "blobs.s3.secret_access_key": "SHOAL_BLOBS_S3_SECRET_ACCESS_KEY",
+    "onion.doors": "SHOAL_ONION_DOORS",
+    "onion.tor": "SHOAL_ONION_TOR",
+    "onion.runtime_dir": "SHOAL_ONION_RUNTIME_DIR",
+    "onion.torrc": "SHOAL_ONION_TORRC",
+    **{f"onion.{name}": f"SHOAL_ONION_{name.upper()}" for name in ONION_INTEGERS},
 }
 #: A good value for each key, as a variable's text, and what it loads as.
 GOOD: dict[str, tuple[str, Any]] = {
@@ -113,6 +132,11 @@ GOOD: dict[str, tuple[str, Any]] = {
     "blobs.s3.prefix": ("intake/", "intake/"),
     "blobs.s3.access_key_id": ("AKIAEXAMPLE", "AKIAEXAMPLE"),
     "blobs.s3.secret_access_key": ("s3cr3t/+key", "s3cr3t/+key"),
+    "onion.doors": ("news field-2", ("news", "field-2")),
+    "onion.tor": ("/usr/sbin/tor", "/usr/sbin/tor"),
+    "onion.runtime_dir": ("/run/shoal-onion", Path("/run/shoal-onion")),
+    "onion.torrc": ("UseBridges 1\nBridge 192.0.2.1:443", "UseBridges 1\nBridge 192.0.2.1:443"),
+    **{f"onion.{name}": ("77", 77) for name in ONION_INTEGERS},
 }
 
 
@@ -176,7 +200,9 @@ NOT_AN_INTEGER = ["", "abc", "1.5", "true", "1_000", " 5", "5 ", "\u0663", "9" *
 BAD_TEXT = {
     key: (
         [v for v in values if isinstance(v, str)]
-        if key not in ("retention_days",) and not key.startswith("limits.")
+        if key not in ("retention_days",)
+        and not key.startswith("limits.")
+        and key.removeprefix("onion.") not in ONION_INTEGERS
         else [*NOT_AN_INTEGER, "-1", *(["0"] if key != "retention_days" else [])]
     )
     for key, (_, values) in BAD.items()

@@ -18,6 +18,7 @@ import click
 from .. import crypto, org, trusted
 from . import _exposure_cli, _files, _state
 from ._audit import gather
+from ._doors import doors_lists, newest_doors_note, sign_doors, split_door_address
 from ._notes import (
     Founding,
     epoch_note_name,
@@ -42,6 +43,12 @@ dir_option = click.option(
     help="Command's state directory.",
 )
 door_option = click.option("--door", required=True, help="The compartment's door.")
+root_passphrase_option = click.option(
+    "--root-passphrase-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The root keystore's passphrase (default: the same as the command keystore's).",
+)
 days_option = click.option(
     "--days",
     type=click.IntRange(1, 366),
@@ -155,12 +162,7 @@ def _create_organization(
 @command.command("rotate-key")
 @dir_option
 @trusted.passphrase_file_option
-@click.option(
-    "--root-passphrase-file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    default=None,
-    help="The root keystore's passphrase (default: the same as the command keystore's).",
-)
+@root_passphrase_option
 @trusted.work_factor_option
 def rotate_key(
     folder: Path, passphrase_file: Path | None, root_passphrase_file: Path | None, work_factor: int
@@ -199,6 +201,68 @@ def rotate_key(
         _state.save(layout, rotated)
     click.echo(f"Command key {rotated.command.serial} certified by the root key: {name}.")
     click.echo("Give the note to the server operator, then sign each compartment's next epoch.")
+
+
+@command.command("doors")
+@dir_option
+@click.option(
+    "--general",
+    "general",
+    multiple=True,
+    metavar="ADDRESS",
+    help="An onion address of the organization's general contact (repeat for several).",
+)
+@click.option(
+    "--door",
+    "door_addresses",
+    multiple=True,
+    metavar="DOOR=ADDRESS",
+    help="An onion address of one compartment's door (repeat; a door may have several).",
+)
+@trusted.passphrase_file_option
+@root_passphrase_option
+def doors(
+    folder: Path,
+    general: tuple[str, ...],
+    door_addresses: tuple[str, ...],
+    passphrase_file: Path | None,
+    root_passphrase_file: Path | None,
+) -> None:
+    """Sign the organization's onion addresses with the root key.
+
+    One run signs a general list (with --general) and one list per door
+    named: each door's list names only that door's addresses, so a contact
+    of one compartment learns of no other. Every door serves its list, and
+    contacts check it against the root key's fingerprint.
+    """
+    layout = _state.Layout(folder)
+    pairs = [split_door_address(text) for text in door_addresses]
+    with _locked_state(layout) as state:
+        # Checked, and numbered after every doors note on disk, before the
+        # passphrase is asked for; written under the lock, never over a note.
+        lists = doors_lists(
+            state,
+            general=general,
+            doors=pairs,
+            newest_note=newest_doors_note(_files.note_names(layout)),
+        )
+        root_passphrase = trusted.read_passphrase(
+            root_passphrase_file if root_passphrase_file is not None else passphrase_file,
+            new=False,
+        )
+        root = trusted.unlock_keystore(layout.root_keystore, root_passphrase).signing_key
+        notes = sign_doors(state, lists, root)
+        if not layout.notes.exists():
+            trusted.make_private_dir(layout.notes)
+        for name, note in notes.items():
+            _files.write_new(layout.notes / name, note.encode())
+    for signed, name in zip(lists, notes, strict=True):
+        scope = "general contact" if signed.door is None else f"door {signed.door!r}"
+        click.echo(f"Doors list {signed.number} ({scope}): {layout.notes / name}")
+        for address in signed.addresses:
+            click.echo(f"  {address}")
+    click.echo(f"Signed by the root key, fingerprint {org.root_fingerprint(state.root_key)}.")
+    click.echo("Give the notes to the server operator (shoal admin import).")
 
 
 @command.command("audit-heads")

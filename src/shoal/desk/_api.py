@@ -27,7 +27,6 @@ from ..trusted import OrgDocument
 from ._state import ContactMeta, ItemMeta, check_id
 from .errors import ServerError, UnreachableError
 
-LOGIN_CONTEXT = b"shoal handler login v1\n"
 #: Items asked for per page of ``GET /api/v1/handler/items``.
 PAGE_SIZE = 100
 #: The largest audit entry (an age file) the server accepts and serves.
@@ -130,11 +129,14 @@ class HandlerAPI:
         except (KeyError, TypeError, ValueError, binascii.Error):
             raise ServerError("malformed login challenge") from None
         # The signature binds the compartment, so a token won for one
-        # compartment is no use in another.
-        signature = key.sign(LOGIN_CONTEXT + nonce + compartment_id.encode())
+        # compartment is no use in another, and the server's name, so a
+        # phishing server relaying this login wins nothing.
+        host = self._client.base_url.host
+        signature = key.sign(org.handler_login_message(nonce, compartment_id, host))
         body = {
             "challenge": challenge_id,
             "compartment": compartment_id,
+            "host": host,
             "key": base64.b64encode(key.verify_key.public_bytes).decode(),
             "signature": base64.b64encode(signature).decode(),
         }

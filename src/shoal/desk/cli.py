@@ -33,6 +33,7 @@ from ._application import INITIAL_STATE, parse_application
 from ._application import KIND as APPLICATION
 from ._export_cli import verify_manifest_command
 from ._items import TEXT_KINDS, Opened, export_name, open_item, place_of, report_of
+from ._onion_auth import new_onion_auth
 from ._reply import seal_reply
 from ._state import (
     Config,
@@ -96,6 +97,39 @@ def _printable(text: str) -> str:
 @click.group(cls=_Group)
 def desk() -> None:
     """A handler's desk: keystore, sync, read, reply, export."""
+
+
+@desk.command("onion-auth")
+@click.option("--address", required=True, help="The handlers' onion address (xxx.onion).")
+@click.option(
+    "--out",
+    "folder",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="This machine's tor ClientOnionAuthDir (created if missing).",
+)
+def onion_auth(address: str, folder: Path) -> None:
+    """Make a key that lets this desk reach the handlers' onion address.
+
+    Writes the private half for this machine's tor and prints the public
+    line to give the server operator (`shoal admin onion-client`). Then
+    run the desk through tor: ALL_PROXY=socks5h://127.0.0.1:9050.
+    """
+    try:
+        made = new_onion_auth(address)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--address") from None
+    trusted.make_private_dir(folder)
+    path = folder / made.file_name
+    if path.exists():
+        raise NotReadyError(f"{path} exists: this desk already has a key for {address}")
+    trusted.write_atomic(path, f"{made.private_line}\n".encode())
+    click.echo(made.public_line)
+    click.echo(
+        f"Private key written to {path} (ClientOnionAuthDir {folder} in this machine's torrc). "
+        "Give the line above to the server operator: shoal admin onion-client NAME LINE",
+        err=True,
+    )
 
 
 @desk.command()

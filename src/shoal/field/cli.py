@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import click
 
-from .. import trusted
+from .. import crypto, org, trusted
 from ._device import DeviceStore, wipe
 from ._field import DEFAULT_DELAY, Field, FileChoice, Message
 from ._place import place as coarse_place
@@ -371,6 +371,66 @@ def passphrase(
     new = trusted.read_passphrase(new_passphrase_file, new=True)
     DeviceStore.open(folder, old).change_passphrase(old, new)
     click.echo("Passphrase changed.")
+
+
+#: A doors list is a few lines; crypto.open_note refuses over 1 MiB anyway.
+_MAX_DOORS_NOTE = 1 << 20
+
+
+def _typed_address(text: str) -> str:
+    """An address as typed or pasted from an address bar: without the
+    scheme, path or port, in lowercase."""
+    rest = text.strip().lower().split("://", 1)[-1]
+    return rest.split("/", 1)[0].split(":", 1)[0].rstrip(".")
+
+
+@field.command("check-doors")
+@click.option(
+    "--fingerprint",
+    required=True,
+    help="The organization key's fingerprint, given to you out of band (never by a web page).",
+)
+@click.option("--address", help="An onion address to look for in the list.")
+@click.argument("note_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def check_doors(fingerprint: str, address: str | None, note_file: Path) -> None:
+    """Check a doors list (doors.note) against the organization's fingerprint.
+
+    Every door serves its list at /doors.note. A list that verifies was
+    signed by the organization's root key; its addresses are the
+    organization's. Exit status 1 if it does not verify, or if --address
+    is not in it.
+    """
+    with note_file.open("rb") as f:
+        data = f.read(_MAX_DOORS_NOTE + 1)
+    try:
+        if len(data) > _MAX_DOORS_NOTE:
+            raise crypto.NoteFormatError("too large for a doors list")
+        doors = org.open_doors_list(data.decode("utf-8"), fingerprint)
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{note_file} is not a doors list (not text)") from None
+    except ValueError as exc:  # the fingerprint is not one
+        raise click.ClickException(f"--fingerprint: {exc}") from None
+    except (crypto.CryptoError, org.OrgError) as exc:
+        raise click.ClickException(
+            f"{note_file} does NOT verify against fingerprint {fingerprint.strip()}: {exc}. "
+            "Do not trust the addresses it names."
+        ) from None
+    scope = (
+        "the organization's general contact addresses"
+        if doors.door is None
+        else f"the addresses of door {doors.door!r}"
+    )
+    click.echo(f"Verified: signed by the organization key {org.root_fingerprint(doors.root_key)}.")
+    click.echo(f"Doors list {doors.number}, {scope}:")
+    for listed in doors.addresses:
+        click.echo(f"  {listed}")
+    if address is not None:
+        wanted = _typed_address(address)
+        if wanted not in doors.addresses:
+            raise click.ClickException(
+                f"{wanted} is NOT in this signed list: do not trust it as the organization's."
+            )
+        click.echo(f"{wanted} is in the signed list.")
 
 
 @field.command("wipe")

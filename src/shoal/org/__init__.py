@@ -3,6 +3,9 @@
 No I/O: records in, verified values out, with an explicit ``now``.
 """
 
+from ._doors import DOORS_KIND, DoorsList, open_doors_list, verify_doors_list
+from ._login import handler_login_message
+from ._onion import check_onion_address, onion_address
 from ._organization import (
     COMMAND_KIND,
     EPOCH_KIND,
@@ -27,9 +30,11 @@ from .errors import EpochError, NoteContentError, OrgError
 
 __all__ = [
     "COMMAND_KIND",
+    "DOORS_KIND",
     "EPOCH_KIND",
     "ORG_KIND",
     "CommandCertificate",
+    "DoorsList",
     "Epoch",
     "EpochError",
     "HandlerEntry",
@@ -38,13 +43,18 @@ __all__ = [
     "Organization",
     "check_door",
     "check_epoch",
+    "check_onion_address",
     "command_key_name",
     "handler_id_for",
+    "handler_login_message",
     "new_id",
+    "onion_address",
+    "open_doors_list",
     "open_epoch",
     "root_fingerprint",
     "root_key_name",
     "verify_command",
+    "verify_doors_list",
     "verify_epoch",
     "verify_organization",
 ]

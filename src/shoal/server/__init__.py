@@ -8,8 +8,14 @@ handler's or command's private keys (a test enforces it).
 Modules, one concept each:
 
 - configuration and time: ``_config`` (server.toml, ``SHOAL_*`` variables), ``_clock``;
-- trust: ``_chain`` (root → organization → command key → epoch) and
-  ``_doors`` (the verified epoch behind each door);
+- trust: ``_chain`` (root → organization → command key → epoch),
+  ``_doors`` (the verified epoch behind each door) and ``_doors_pages``
+  (the root-signed lists of the organization's addresses, served, and the
+  page telling contacts how to check an address);
+- Tor: ``_onion`` (what ``--onion`` publishes, who may reach the handlers'
+  address, QR codes), ``_onion_keys`` (the services' keys, encrypted at
+  rest), ``_tor`` (the tor process Shoal runs), ``_listeners`` (what each
+  socket, hence each address, serves);
 - contacts: ``_sessions`` (encrypted session records), ``_multipart`` and
   ``_intake`` (streaming uploads into sealed items), ``_replies`` (which
   replies a contact may see), ``_spent`` (forms that act once),

@@ -8,6 +8,9 @@ key, and a file that looks like one is refused with a warning.
 An import is all or nothing: every file is verified against the chain
 (root → organization → newest command key → epoch) at ``now`` and checked
 against what is stored, in one transaction; one refusal stores nothing.
+Doors lists (the organization's onion addresses, ``shoal command doors``)
+are verified with the root key itself, after the epochs: a door's list
+needs its compartment imported.
 """
 
 from __future__ import annotations
@@ -50,10 +53,12 @@ from ._config import (
 )
 from .errors import ConfigError, ImportRefusedError
 
-_KIND_LINE = re.compile(r"\Ashoal (organization|command-key|epoch) v1\n")
+#: Doors lists, as stored in ``schema.Note.kind`` (signed by the root key).
+DOORS = org.DOORS_KIND
+_KIND_LINE = re.compile(r"\Ashoal (organization|command-key|epoch|doors) v1\n")
 # Unverified, for ordering only: each file is verified before it is used.
 _NUMBER_LINE = re.compile(r"^(?:serial|number) ([0-9]{1,18})$", re.MULTILINE)
-_KIND_ORDER = {ORGANIZATION: 0, COMMAND: 1, EPOCH: 2}
+_KIND_ORDER = {ORGANIZATION: 0, COMMAND: 1, EPOCH: 2, DOORS: 3}
 _PRIVATE_MARKERS = ("SECRET-KEY", "PRIVATE KEY", "PRIVATE+KEY")
 #: An organization record has no number; the column needs one.
 ORGANIZATION_NUMBER = 0
@@ -184,6 +189,8 @@ class _Importer:
             return self._add_organization(note.text)
         if note.kind == COMMAND:
             return self._add_command(note.text)
+        if note.kind == DOORS:
+            return self._add_doors(note.text)
         return self._add_epoch(note.text)
 
     def _store(
@@ -259,6 +266,46 @@ class _Importer:
         compartment.door = epoch.door
         compartment.epoch = epoch.number
         self._store(EPOCH, text, epoch.number, epoch.compartment_id)
+        self._db.flush()
+        return f"{what}: imported"
+
+    def _add_doors(self, text: str) -> str:
+        if self._organization is None:
+            raise org.NoteContentError("import the organization note first (or with this one)")
+        # The root line must be the configured root key, and the key name
+        # this organization's (verify_doors_list and DoorsList check both).
+        doors = org.verify_doors_list(text, self._root)
+        if doors.org_id != self._organization.org_id:
+            raise org.NoteContentError("the doors list is for another organization")
+        compartment_id = None
+        scope = "the general contact"
+        if doors.door is not None:
+            scope = f"door {doors.door!r}"
+            compartment = self._db.scalars(
+                select(schema.Compartment).where(schema.Compartment.door == doors.door)
+            ).one_or_none()
+            if compartment is None:
+                raise org.NoteContentError(
+                    f"{scope} has no compartment here: import its epoch first (or with this list)"
+                )
+            compartment_id = compartment.id
+        what = f"doors list {doors.number} of {scope}"
+        stored = self._db.scalars(
+            select(schema.Note).where(
+                schema.Note.kind == DOORS,
+                schema.Note.compartment_id.is_(None)
+                if compartment_id is None
+                else schema.Note.compartment_id == compartment_id,
+            )
+        ).all()
+        if any(row.body == text for row in stored):
+            return f"{what}: unchanged"
+        newest = max((row.number for row in stored), default=0)
+        if doors.number <= newest:
+            # A server must not go back to addresses command has replaced
+            # (one may since have fallen into other hands).
+            raise org.EpochError(f"{what} is not newer than list {newest}, already imported")
+        self._store(DOORS, text, doors.number, compartment_id)
         self._db.flush()
         return f"{what}: imported"
 

@@ -8,7 +8,7 @@ object holds only immutable configuration and the pure note cache
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -38,12 +38,14 @@ from ._contact_api import contact_api
 from ._contact_pages import contact_pages
 from ._contacts import ContactService
 from ._doors import Doors
+from ._doors_pages import doors_pages
 from ._failures import ErrorGuard, install_error_answers
 from ._handler_api import handler_api
 from ._handlers import HandlerService
 from ._headers import SecurityHeaders
 from ._i18n import Catalogs
 from ._intake import Intake
+from ._listeners import Listener, ListenerGate
 from ._member_api import member_api
 from ._members import MemberService
 from ._pages import Pages
@@ -55,10 +57,17 @@ from .errors import ConfigError
 PARTIALS_KEPT_SECONDS = 24 * 3600
 
 
-def create_app(data_dir: Path | str, *, clock: Clock = utc_now) -> FastAPI:
+def create_app(
+    data_dir: Path | str,
+    *,
+    clock: Clock = utc_now,
+    listeners: Mapping[int, Listener] | None = None,
+) -> FastAPI:
     """The server for the data directory ``data_dir`` (see ``shoal admin init``).
 
     ``clock`` is for tests that need time to pass (session and epoch expiry).
+    ``listeners`` says what each local port serves (``_listeners.py``);
+    without it, everything is served on every socket.
     """
     config = load_config(Path(data_dir))
     # What can be refused without the database is read first.
@@ -125,10 +134,13 @@ def create_app(data_dir: Path | str, *, clock: Clock = utc_now) -> FastAPI:
     app.include_router(member_api(uploads, members, alarms, limits))
     app.include_router(handler_api(handlers, limits))
     app.include_router(audit_api(audit))
+    app.include_router(doors_pages(db, config.root_key, pages))
     app.mount("/static", StaticFiles(packages=[("shoal.server", "static")]), name="static")
     install_error_answers(app, pages)
-    # Added last is outermost: headers go on everything the guard answers.
+    # Added last is outermost: headers go on everything the guard answers,
+    # and a path a listener refuses is answered by the app's own 404 page.
     app.add_middleware(ErrorGuard, pages=pages)
+    app.add_middleware(ListenerGate, listeners=listeners or {})
     app.add_middleware(SecurityHeaders)
     return app
 

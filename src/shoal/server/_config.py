@@ -14,6 +14,12 @@ validated once at start, immutable once loaded.
     backend = "filesystem"     # "filesystem" | "database" | "s3"
     path = "blobs"             # filesystem only: relative to DIR, or absolute
 
+    [onion]                    # optional: ``shoal serve --onion`` (``_tor.py``)
+    doors = "journalists network"   # doors with an onion address of their own
+    torrc = "UseBridges 1\nBridge obfs4 …"  # extra tor options, one per line
+    pow_queue_rate = 250       # and pow_queue_burst, intro_rate, intro_burst,
+                               # max_streams, tor, runtime_dir: OnionSettings
+
     [blobs.s3]                 # s3 only, and then required
     bucket = "shoal"
     endpoint_url = "https://…" # optional, as are region, prefix,
@@ -147,6 +153,80 @@ class BlobSettings:
     s3: S3Settings | None = None
 
 
+#: torrc options ``_tor.py`` sets itself: an extra line may not change them
+#: (where tor listens, where it keeps state, the onion services).
+MANAGED_TOR_OPTIONS = frozenset(
+    {
+        "datadirectory",
+        "controlsocket",
+        "controlport",
+        "cookieauthentication",
+        "cookieauthfile",
+        "hashedcontrolpassword",
+        "socksport",
+        "runasdaemon",
+    }
+)
+_TORRC_LINE = re.compile(r"([A-Za-z][A-Za-z0-9_]*) [\x20-\x7e]+")
+
+
+def torrc_lines(text: str) -> list[str]:
+    """The extra torrc lines of ``onion.torrc``: ``Option value`` each,
+    blank lines and ``#`` comments dropped; ValueError if one is malformed
+    or sets what Shoal manages."""
+    lines = []
+    for line in (raw.strip() for raw in text.splitlines()):
+        if not line or line.startswith("#"):
+            continue
+        found = _TORRC_LINE.fullmatch(line)
+        if found is None:
+            raise ValueError("a torrc line is an option name, a space and its value")
+        option = found.group(1).lower()
+        if option in MANAGED_TOR_OPTIONS or option.startswith(("hiddenservice", "_")):
+            raise ValueError(f"Shoal sets {found.group(1)} itself")
+        lines.append(line)
+    return lines
+
+
+def _is_torrc(text: str) -> bool:
+    try:
+        torrc_lines(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _are_doors(text: str) -> bool:
+    return all(_DOOR.fullmatch(door) for door in text.split())
+
+
+_DOOR = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+@dataclass(frozen=True)
+class OnionSettings:
+    """What ``shoal serve --onion`` publishes, and how tor defends it
+    (the defaults and their reasons: docs/deploy.md, "Onion services")."""
+
+    #: Doors that get an onion address of their own (the organization's
+    #: contact address serves every door).
+    doors: tuple[str, ...] = ()
+    #: The tor binary Shoal starts.
+    tor: str = "tor"
+    #: A RAM-backed directory where the decrypted keys are handed to tor.
+    runtime_dir: Path = Path("/dev/shm")  # noqa: S108 (a RAM disk is the point)
+    #: Extra torrc lines (bridges, a proxy): :func:`torrc_lines`.
+    torrc: str = ""
+    #: Proof-of-work defence: requests tor lets through per second, and in a burst.
+    pow_queue_rate: int = 250
+    pow_queue_burst: int = 2500
+    #: Introduction points' rate limit (introductions per second, burst).
+    intro_rate: int = 25
+    intro_burst: int = 200
+    #: Streams one circuit may open before tor closes the circuit.
+    max_streams: int = 32
+
+
 @dataclass(frozen=True, repr=False)
 class ServerConfig:
     data_dir: Path
@@ -156,6 +236,7 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     retention_days: int = DEFAULT_RETENTION_DAYS
     blobs: BlobSettings = field(default_factory=BlobSettings)
+    onion: OnionSettings = field(default_factory=OnionSettings)
 
     @property
     def blobs_dir(self) -> Path:
@@ -291,6 +372,22 @@ _KEYS: dict[str, _Key] = {
     "blobs.s3.secret_access_key": _Key(
         str, _is_word, "must not be empty nor hold spaces", backend="s3"
     ),
+    "onion.doors": _Key(str, _are_doors, "must be door names separated by spaces (a-z, 0-9, -)"),
+    "onion.tor": _Key(str, _is_word, "must be the tor program (a name or a path)"),
+    "onion.runtime_dir": _Key(
+        str, lambda v: v.startswith("/") and v.isprintable(), "must be an absolute directory"
+    ),
+    "onion.torrc": _Key(
+        str,
+        _is_torrc,
+        "must be torrc lines (Option value), none of the options Shoal sets itself "
+        "(DataDirectory, ControlSocket, SocksPort, HiddenService…)",
+    ),
+    **{
+        f"onion.{f.name}": _Key(int, lambda v: v > 0, _POSITIVE)
+        for f in dataclasses.fields(OnionSettings)
+        if f.type == "int"
+    },
 }
 #: Every proper prefix of a dotted key is a table: limits, blobs, blobs.s3.
 _TABLES = frozenset(
@@ -383,6 +480,11 @@ def _settle(
         }
 
     path = value("blobs.path")
+    onion = table("onion.")
+    if "doors" in onion:
+        onion["doors"] = tuple(onion["doors"].split())
+    if "runtime_dir" in onion:
+        onion["runtime_dir"] = Path(onion["runtime_dir"])
     return ServerConfig(
         data_dir=data_dir,
         root_key=crypto.NoteVerifier.parse(value("root_key")),
@@ -394,6 +496,7 @@ def _settle(
             path=None if path is None else Path(path),
             s3=S3Settings(**table("blobs.s3.")) if backend == "s3" else None,
         ),
+        onion=OnionSettings(**onion),
     )
 
 
@@ -461,6 +564,12 @@ def _document(config: ServerConfig) -> dict[str, Any]:
     if config.blobs.s3 is not None:
         blobs["s3"] = _changed(config.blobs.s3)
     document["blobs"] = blobs
+    if onion := _changed(config.onion):
+        if "doors" in onion:
+            onion["doors"] = " ".join(onion["doors"])
+        if "runtime_dir" in onion:
+            onion["runtime_dir"] = str(onion["runtime_dir"])
+        document["onion"] = onion
     return document
 
 

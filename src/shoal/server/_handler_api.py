@@ -6,6 +6,7 @@ Every call but the login pair carries ``Authorization: Bearer <token>``.
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Iterator
 from typing import Annotated, Any, BinaryIO
 
@@ -18,6 +19,7 @@ from ._bodies import json_body_doc, read_json
 from ._config import Limits
 from ._credentials import bearer_token
 from ._handlers import HandlerService
+from ._listeners import listener_of
 from ._models import (
     ChallengeCreated,
     ContactOut,
@@ -101,10 +103,22 @@ def handler_api(service: HandlerService, limits: Limits) -> APIRouter:
 
     @router.post("/handler/tokens", status_code=201, openapi_extra=json_body_doc(TokenRequest))
     async def token(request: Request) -> TokenCreated:
-        """Ed25519 over ``b"shoal handler login v1\\n" + nonce + compartment``."""
+        """Ed25519 over ``org.handler_login_message`` (nonce, compartment, host)."""
         body = await read_json(request, TokenRequest, limits.max_small_body)
+        listener = listener_of(request.scope)
+        # On an onion address the server knows its name; elsewhere (the
+        # loopback socket behind a proxy) it does not, and cannot check it.
+        own_name = listener.address if listener.kind in ("handlers", "onion") else None
         issued = await run_in_threadpool(
-            service.login, body.challenge, body.compartment, body.key, body.signature
+            functools.partial(
+                service.login,
+                body.challenge,
+                body.compartment,
+                body.key,
+                body.signature,
+                host=body.host,
+                own_name=own_name,
+            )
         )
         return TokenCreated(token=issued)
 

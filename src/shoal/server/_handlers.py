@@ -55,7 +55,6 @@ from .errors import (
     UnavailableError,
 )
 
-LOGIN_CONTEXT = b"shoal handler login v1\n"
 AGE_MAGIC = b"age-encryption.org/v1\n"
 NONCE_SIZE = 32
 TOKEN_GRACE = timedelta(days=1)
@@ -123,8 +122,23 @@ class HandlerService:
             db.commit()
         return challenge.id, challenge.nonce
 
-    def login(self, challenge_id: str, compartment_id: str, key: str, signature: str) -> str:
-        """A token for the handler whose key signed the challenge."""
+    def login(
+        self,
+        challenge_id: str,
+        compartment_id: str,
+        key: str,
+        signature: str,
+        *,
+        host: str | None = None,
+        own_name: str | None = None,
+    ) -> str:
+        """A token for the handler whose key signed the challenge, the
+        compartment and ``host``, the name the desk dialled.
+
+        ``own_name`` is this server's name where it knows it (the onion
+        address the request came in by): the signature must then be made
+        for it (``org.handler_login_message``), so a relayed login fails.
+        """
         today = day_of(self._clock())
         with self._db() as db:
             row = db.get(schema.HandlerChallenge, challenge_id)
@@ -137,9 +151,11 @@ class HandlerService:
             db.commit()
             if row is None or used.rowcount != 1 or row.day != today:
                 raise UnauthorizedError(msg.HANDLER_LOGIN_FAILED)
+            if own_name is not None and host != own_name:
+                raise UnauthorizedError(msg.HANDLER_LOGIN_FAILED)
             try:
                 verify_key = crypto.VerifyKey(_b64(key))
-                signed = LOGIN_CONTEXT + row.nonce + compartment_id.encode()
+                signed = org.handler_login_message(row.nonce, compartment_id, host)
                 verify_key.verify(_b64(signature), signed)
             except crypto.CryptoError:
                 raise UnauthorizedError(msg.HANDLER_LOGIN_FAILED) from None

@@ -26,8 +26,15 @@ class TokenRequest(_Request):
     key: str = Field(max_length=_MAX_KEY, description="base64 Ed25519 public key")
     signature: str = Field(
         max_length=_MAX_KEY,
-        description='base64 Ed25519 signature of b"shoal handler login v1\\n" + nonce'
-        " + compartment id",
+        description='base64 Ed25519 signature of b"shoal handler login v2\\n" + nonce'
+        ' + compartment id + b"\\n" + host (v1, without host: b"shoal handler login v1\\n"'
+        " + nonce + compartment id)",
+    )
+    host: str | None = Field(
+        default=None,
+        max_length=255,
+        description="The server's name as the desk dialled it (its onion address); "
+        "required where the server knows its own name",
     )
 
 

@@ -6,9 +6,12 @@ import contextlib
 import ctypes
 import ctypes.util
 import ipaddress
+import signal
+import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,6 +19,11 @@ from ._admin import import_notes, init_data_dir, migrate_database
 from ._clock import utc_now
 from ._config import Backend
 from .errors import ServerError
+
+if TYPE_CHECKING:
+    from ._config import ServerConfig
+    from ._listeners import Listener
+    from ._onion import Published
 
 DATA_OPTION = click.option(
     "--data",
@@ -141,6 +149,34 @@ def import_command(data_dir: Path, note_files: tuple[Path, ...]) -> None:
         click.echo(line)
 
 
+@admin.command("onion-client")
+@DATA_OPTION
+@click.argument("name")
+@click.argument("key", required=False)
+@click.option("--remove", is_flag=True, help="Take the client's access away (from the next start).")
+def onion_client(data_dir: Path, name: str, key: str | None, remove: bool) -> None:
+    """Let a desk reach the handlers' onion address (Tor client authorization).
+
+    KEY is the public line `shoal desk onion-auth` printed on the desk
+    (descriptor:x25519:...). The first client makes `shoal serve --onion`
+    publish the handlers' address, which then refuses everyone else, and
+    the contact addresses stop serving the handler API.
+    """
+    from ._onion import add_client, remove_client  # noqa: PLC0415
+
+    try:
+        if remove:
+            remove_client(data_dir, name)
+            click.echo(f"client {name} removed: restart shoal serve --onion")
+            return
+        if key is None:
+            raise click.UsageError("give the client's KEY (or --remove)")
+        path = add_client(data_dir, name, key)
+    except ServerError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"client {name} added ({path}): restart shoal serve --onion")
+
+
 @click.command()
 @DATA_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -148,9 +184,30 @@ def import_command(data_dir: Path, note_files: tuple[Path, ...]) -> None:
 @click.option(
     "--public",
     is_flag=True,
-    help="Allow a non-loopback address (normally a Tor onion service or proxy is in front).",
+    help="The main address faces the clear web (itself or through a proxy): serve the "
+    "contact side there and send Onion-Location. Needed for a non-loopback --host.",
 )
-def serve(data_dir: Path, host: str, port: int, public: bool) -> None:
+@click.option(
+    "--onion",
+    is_flag=True,
+    help="Publish onion services through a tor Shoal starts (keys in DATA/onion, encrypted).",
+)
+@click.option(
+    "--onion-passphrase-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The onion keys' passphrase (first line); asked for if not given. Keep the file "
+    "off the data directory's disk (a systemd credential, a RAM disk).",
+)
+def serve(
+    data_dir: Path,
+    *,
+    host: str,
+    port: int,
+    public: bool,
+    onion: bool,
+    onion_passphrase_file: Path | None,
+) -> None:
     """Run the intake server."""
     # First, before the data directory's keys or any request is in memory.
     _no_core_dumps()
@@ -164,18 +221,162 @@ def serve(data_dir: Path, host: str, port: int, public: bool) -> None:
             f"refusing to listen on {host}, which is not loopback: put Tor or a proxy in "
             "front on this machine, or pass --public"
         )
+
     try:
-        app = create_app(data_dir)
+        main = _bound_socket(host, port)
+        onion_setup = _OnionSetup.prepare(data_dir, onion_passphrase_file) if onion else None
+        listeners = {
+            main.getsockname()[1]: _main_listener(data_dir, public, onion_setup),
+            **(onion_setup.listeners if onion_setup else {}),
+        }
+        app = create_app(data_dir, listeners=listeners)
     except ServerError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"shoal serve: http://{host}:{port}/ (data: {data_dir})", err=True)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        access_log=False,
-        log_level="warning",
-        log_config=LOG_CONFIG,
-        proxy_headers=False,
-        server_header=False,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            access_log=False,
+            log_level="warning",
+            log_config=LOG_CONFIG,
+            proxy_headers=False,
+            server_header=False,
+        )
     )
+    # uvicorn re-raises the SIGTERM it shut down on, with the handler it
+    # found in place: this one turns it into a normal exit, so ``finally``
+    # blocks run (with --onion: tor stopped, its keys gone from the RAM disk).
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    bound = main.getsockname()
+    click.echo(f"shoal serve: http://{bound[0]}:{bound[1]}/ (data: {data_dir})", err=True)
+    if onion_setup is None:
+        server.run(sockets=[main])
+        return
+    try:
+        with onion_setup.running():
+            server.run(sockets=[main, *onion_setup.sockets])
+    except ServerError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _main_listener(data_dir: Path, public: bool, onion_setup: _OnionSetup | None) -> Listener:
+    """What the main socket serves: everything, on loopback; with
+    ``--public``, the clear web's side, with ``Onion-Location`` naming the
+    contact address (this process's own, else the one command signed)."""
+    from ._config import load_config  # noqa: PLC0415
+    from ._listeners import LOCAL, Listener  # noqa: PLC0415
+    from ._onion import signed_contact_address  # noqa: PLC0415
+
+    if not public:
+        return LOCAL
+    if onion_setup is not None:
+        return Listener("public", address=onion_setup.contact_address)
+    return Listener("public", address=signed_contact_address(load_config(data_dir)))
+
+
+def _exit_on_sigterm(_signal: int, _frame: object) -> None:
+    sys.exit(0)
+
+
+def _bound_socket(host: str, port: int) -> socket.socket:
+    """A listening socket; the server is given its sockets rather than an
+    address, because with ``--onion`` it has one per service."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+class _OnionSetup:
+    """``--onion``'s part of ``serve``: keys, one loopback socket per
+    service, then tor for as long as the server runs."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        config: ServerConfig,
+        published: list[Published],
+        sockets: list[socket.socket],
+    ) -> None:
+        self.data_dir = data_dir
+        self.config = config
+        self.published = published
+        self.sockets = sockets
+
+    @classmethod
+    def prepare(cls, data_dir: Path, passphrase_file: Path | None) -> _OnionSetup:
+        from . import _onion  # noqa: PLC0415
+        from ._config import load_config  # noqa: PLC0415
+        from ._onion_keys import keys_path, load_or_create  # noqa: PLC0415
+
+        config = load_config(data_dir)
+        handler_clients = _onion.clients(data_dir)
+        names = _onion.service_names(config, with_handlers=bool(handler_clients))
+        passphrase = _onion_passphrase(passphrase_file, new=not keys_path(data_dir).exists())
+        keys = load_or_create(data_dir, names, passphrase)
+        sockets = [_bound_socket("127.0.0.1", 0) for _ in names]
+        ports = [s.getsockname()[1] for s in sockets]
+        published = _onion.publish(names, keys, ports, handler_clients)
+        return cls(data_dir, config, published, sockets)
+
+    @property
+    def contact_address(self) -> str:
+        return self.published[0].address
+
+    @property
+    def listeners(self) -> dict[int, Listener]:
+        return {p.service.port: p.listener for p in self.published}
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        from . import _onion  # noqa: PLC0415
+        from ._config import torrc_lines  # noqa: PLC0415
+        from ._tor import TEST_NETWORK_OPTIONS, running_tor  # noqa: PLC0415
+
+        options = {line.split(" ")[0].lower() for line in torrc_lines(self.config.onion.torrc)}
+        if options & TEST_NETWORK_OPTIONS:
+            click.echo(
+                "WARNING: onion.torrc makes tor join a private test network, not Tor: "
+                "contacts cannot reach these addresses",
+                err=True,
+            )
+        with running_tor(self.config.onion, self.data_dir, [p.service for p in self.published]):
+            for item in self.published:
+                listener = item.listener
+                what = {
+                    "onion": "contact address, every door at /d/<door>/",
+                    "door": f"door {listener.door!r} alone",
+                    "handlers": "handler API, for authorized desks only",
+                }[listener.kind]
+                port = item.service.port
+                click.echo(f"onion: http://{item.address}/ -> 127.0.0.1:{port}  ({what})")
+            links = _onion.links(self.published, _onion.doors_of(self.config))
+            if links:
+                folder = _onion.write_qr_codes(self.data_dir, links)
+                for name, url in links.items():
+                    click.echo(f"  {url}  QR: {folder / name}.svg, .png")
+            yield
+
+
+def _onion_passphrase(file: Path | None, *, new: bool) -> str:
+    """From ``file``'s first line, or asked for (twice, for a new key file)."""
+    if file is not None:
+        try:
+            lines = file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            raise click.ClickException(f"cannot read the passphrase file {file}") from None
+        passphrase = lines[0] if lines else ""
+    elif sys.stdin.isatty():
+        passphrase = click.prompt(
+            "Passphrase for the onion keys" if not new else "New passphrase for the onion keys",
+            hide_input=True,
+            confirmation_prompt=new,
+            err=True,
+        )
+    else:
+        raise click.ClickException(
+            "--onion needs the onion keys' passphrase: --onion-passphrase-file, or a terminal"
+        )
+    if not passphrase:
+        raise click.ClickException("the onion keys' passphrase is empty")
+    return passphrase
