@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ from shoal.server._config import ConfigError, OnionSettings, load_config, torrc_
 from shoal.server._onion import add_client, clients, remove_client
 from shoal.server._onion_keys import OnionKey, keys_path, load_or_create
 from shoal.server._tor import Service, torrc
+from shoal.server.cli import _bound_socket
 
 SHOAL = [sys.executable, "-m", "shoal"]
 #: The lowest scrypt work factor: these tests are about the file, not its cost.
@@ -251,3 +253,20 @@ def test_clients_are_checked_named_once_and_removable(tmp_path: Path) -> None:
     assert clients(tmp_path) == ()
     with pytest.raises(ConfigError, match="no client"):
         remove_client(tmp_path, "anna")
+
+
+# -- the sockets serve gives uvicorn ------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
+def test_the_listening_sockets_are_tcp_so_asyncio_turns_nagle_off(host: str) -> None:
+    """A socket not marked IPPROTO_TCP kept Nagle's algorithm on: every
+    answer then waited ~40 ms for the client's delayed ACK (caught by
+    test_codename_timing.py, whose logins went from 3 to 48 ms)."""
+    with _bound_socket(host, 0) as listening:
+        assert listening.proto == socket.IPPROTO_TCP
+        address = listening.getsockname()[:2]
+        with socket.create_connection(address, timeout=10):
+            accepted, _ = listening.accept()
+            with accepted:
+                assert accepted.proto == socket.IPPROTO_TCP
