@@ -526,3 +526,44 @@ def test_without_onion_the_clear_web_names_the_signed_contact_address(
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+# -- the signed doors list, as each address serves it -------------------------------
+
+
+def test_each_address_serves_its_signed_list_and_it_verifies(
+    served: OnionServer, kit: OrgKit
+) -> None:
+    contact = served.services["contact"].address
+    south = served.services["door:south"].address
+    notes = []
+    for number, door, address in ((1, None, contact), (2, "south", south)):
+        doors = org.DoorsList(kit.org_id, kit.root.verifier, number, door, (address,))
+        path = served.data_dir.parent / f"doors-{number}.note"
+        path.write_text(crypto.sign_note(doors.record(), [kit.root]))
+        notes.append(str(path))
+    subprocess.run(
+        [*SHOAL, "admin", "import", "--data", str(served.data_dir), *notes],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    fingerprint = org.root_fingerprint(kit.root.verifier)
+    for service, door, address in (("contact", None, contact), ("door:south", "south", south)):
+        with httpx.Client(base_url=served.url(service), timeout=30) as client:
+            answer = client.get("/doors.note")
+            assert answer.status_code == 200
+            listed = org.open_doors_list(answer.text, fingerprint)
+            assert (listed.door, listed.addresses) == (door, (address,))
+            # Visited by its own address, the check page warns of nothing;
+            # by an address nobody signed, it does.
+            page = client.get("/d/south/check", headers={"Host": address})
+            assert page.status_code == 200
+            assert fingerprint in page.text and address in page.text
+            assert 'role="alert"' not in page.text
+            phishing = org.onion_address(os.urandom(32))
+            warned = client.get("/d/south/check", headers={"Host": phishing})
+            assert 'role="alert"' in warned.text
+    # A door's address never shows the general list, nor the general
+    # address a door's list.
+    with httpx.Client(base_url=served.url("door:south"), timeout=30) as client:
+        assert contact not in client.get("/doors.note").text
+        assert contact not in client.get("/d/south/check").text
