@@ -204,6 +204,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """SIGTERM (a clean stop), then SIGKILL if it does not end in time; waited
+    on either way (PID 1 here does not reap)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
+
+
 class ServerProcess:
     """``shoal serve`` as a real process, with its own TMPDIR and captured output."""
 
@@ -241,13 +253,7 @@ class ServerProcess:
         return httpx.Client(base_url=self.url, timeout=60)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
+        stop_process(self.process)
 
     def output(self) -> bytes:
         return self.stdout_path.read_bytes() + self.stderr_path.read_bytes()

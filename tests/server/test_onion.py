@@ -30,7 +30,7 @@ import httpx
 import psutil
 import pytest
 import stem.control
-from _server_kit import OrgKit, free_port, new_org, wait_for
+from _server_kit import OrgKit, free_port, new_org, stop_process, wait_for
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -75,13 +75,7 @@ class OnionServer:
     services: dict[str, Published]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=20)
+        stop_process(self.process)
 
     def url(self, service: str = "main") -> str:
         port = self.port if service == "main" else self.services[service].port
@@ -524,8 +518,7 @@ def test_without_onion_the_clear_web_names_the_signed_contact_address(
             wait_for(up, "shoal serve", timeout=60)
             assert httpx.get(url, timeout=30).headers.get("Onion-Location") == expected
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            stop_process(process)
 
 
 # -- the signed doors list, as each address serves it -------------------------------

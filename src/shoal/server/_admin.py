@@ -37,7 +37,7 @@ from ..store import (
     session_factory,
 )
 from . import _audit_key
-from ._chain import COMMAND, EPOCH, ORGANIZATION, newest_command
+from ._chain import COMMAND, DOORS, EPOCH, ORGANIZATION, newest_command
 from ._config import (
     CONFIG_NAME,
     LEGACY_CONFIG_NAME,
@@ -53,8 +53,6 @@ from ._config import (
 )
 from .errors import ConfigError, ImportRefusedError
 
-#: Doors lists, as stored in ``schema.Note.kind`` (signed by the root key).
-DOORS = org.DOORS_KIND
 _KIND_LINE = re.compile(r"\Ashoal (organization|command-key|epoch|doors) v1\n")
 # Unverified, for ordering only: each file is verified before it is used.
 _NUMBER_LINE = re.compile(r"^(?:serial|number) ([0-9]{1,18})$", re.MULTILINE)

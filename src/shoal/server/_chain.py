@@ -33,6 +33,9 @@ _T = TypeVar("_T")
 ORGANIZATION = org.ORG_KIND
 COMMAND = org.COMMAND_KIND
 EPOCH = org.EPOCH_KIND
+#: Doors lists: signed by the root key itself, outside this chain
+#: (``_doors_pages.py``).
+DOORS = org.DOORS_KIND
 
 
 @dataclass(frozen=True)

@@ -35,14 +35,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from .. import crypto, org
 from ..store import schema
 from . import _messages as msg
+from ._chain import DOORS
 from ._i18n import choose
-from ._listeners import Listener, listener_of
+from ._listeners import DOORS_NOTE_PATH, Listener, listener_of
 from ._pages import Pages, View
 from .errors import NotFoundError
 
-DOORS = org.DOORS_KIND
-#: Where the signed list is served, on every listener.
-DOORS_NOTE_PATH = "/doors.note"
 #: What the check page tells a contact to run (not translated: a command).
 CHECK_COMMAND = "shoal field check-doors --fingerprint FINGERPRINT doors.note"
 _ONION_SUFFIX = ".onion"

@@ -44,7 +44,9 @@ SCOPE_KEY = "shoal.listener"
 _NOWHERE = ".refused"
 
 _HANDLER_PREFIXES = ("/api/v1/handler/", "/api/v1/org")
-_SHARED = ("/static/", "/doors.note")
+#: Where the signed doors list is served (``_doors_pages.py``), on every listener.
+DOORS_NOTE_PATH = "/doors.note"
+_SHARED = ("/static/", DOORS_NOTE_PATH)
 
 
 @dataclass(frozen=True)
