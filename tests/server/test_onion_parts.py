@@ -265,6 +265,10 @@ def test_the_listening_sockets_are_tcp_so_asyncio_turns_nagle_off(host: str) -> 
     test_codename_timing.py, whose logins went from 3 to 48 ms)."""
     with _bound_socket(host, 0) as listening:
         assert listening.proto == socket.IPPROTO_TCP
+        # Bound only: nothing connects until the server serves.
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(listening.getsockname()[:2], timeout=10).close()
+        listening.listen()
         address = listening.getsockname()[:2]
         with socket.create_connection(address, timeout=10):
             accepted, _ = listening.accept()

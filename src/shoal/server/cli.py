@@ -58,8 +58,6 @@ LOG_CONFIG: dict[str, Any] = {
 
 
 PR_SET_DUMPABLE = 4  # <linux/prctl.h>
-#: uvicorn's default backlog of connections waiting to be accepted.
-LISTEN_BACKLOG = 2048
 
 
 def _no_core_dumps() -> None:
@@ -280,7 +278,7 @@ def _exit_on_sigterm(_signal: int, _frame: object) -> None:
 
 
 def _bound_socket(host: str, port: int) -> socket.socket:
-    """A listening socket; the server is given its sockets rather than an
+    """A bound socket; the server is given its sockets rather than an
     address, because with ``--onion`` it has one per service.
 
     Made with ``IPPROTO_TCP`` named: asyncio turns Nagle's algorithm off
@@ -296,8 +294,11 @@ def _bound_socket(host: str, port: int) -> socket.socket:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Bound, not listening: the port is ours (and its number known for
+        # the listeners), but connections are refused until the server
+        # starts serving (asyncio's create_server calls listen), so nothing
+        # that checks the port takes a half-started server for a ready one.
         sock.bind(address)
-        sock.listen(LISTEN_BACKLOG)
     except OSError as exc:
         sock.close()
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
