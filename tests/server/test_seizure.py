@@ -39,6 +39,16 @@ def test_the_search_finds_every_encoding(tmp_path: Path, shift: int) -> None:
     assert hits(corpus_of(tmp_path), secret)
 
 
+def test_base64_runs_too_short_to_tell_from_chance_are_not_searched() -> None:
+    # A 7-byte canary at shift 1 leaves 4 characters: found by chance in an
+    # age header's base64. Every other form of it is still searched.
+    short = encodings(b"50.4501")
+    assert "base64+1" not in short
+    assert {"raw", "hex", "utf-16-le", "base64+0", "base64+2"} <= set(short)
+    # From 9 bytes on, every shift gives at least 8 characters.
+    assert {f"base64+{s}" for s in range(3)} <= set(encodings(b"123456789"))
+
+
 MESSAGE_PART = b'--x\r\nContent-Disposition: form-data; name="message"\r\n\r\n'
 
 
