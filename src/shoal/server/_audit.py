@@ -68,8 +68,12 @@ class _StoredHashes:
         return row.hash if row is not None else None
 
 
-def _head(db: Session) -> tlog.LogState:
-    row = db.get(schema.AuditHead, _HEAD_ID)
+def _head(db: Session, *, for_append: bool = False) -> tlog.LogState:
+    # An append locks the head row (FOR UPDATE; SQLite ignores it and
+    # serializes writers anyway): concurrent appends on PostgreSQL then
+    # queue instead of racing to the same index, which could also end in a
+    # deadlock over the node and head rows (seen once in CI as a 500).
+    row = db.get(schema.AuditHead, _HEAD_ID, with_for_update=for_append)
     if row is None:
         return tlog.LogState()
     edge = tuple(row.edge[i : i + tlog.HASH_SIZE] for i in range(0, len(row.edge), tlog.HASH_SIZE))
@@ -125,7 +129,7 @@ class AuditLog:
     def _append(
         self, db: Session, handler: Handler, ref: BlobRef, leaf: bytes
     ) -> tuple[tlog.LogState, tlog.LogState]:
-        state = _head(db)
+        state = _head(db, for_append=True)
         new, finished = state.append(leaf)
         db.add(
             schema.AuditEntry(
