@@ -77,7 +77,7 @@ import tomli_w
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from .. import crypto
+from .. import crypto, org
 from .errors import ConfigError
 
 CONFIG_NAME = "server.toml"
@@ -197,10 +197,12 @@ def _is_torrc(text: str) -> bool:
 
 
 def _are_doors(text: str) -> bool:
-    return all(_DOOR.fullmatch(door) for door in text.split())
-
-
-_DOOR = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+    try:
+        for door in text.split():
+            org.check_door(door)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
