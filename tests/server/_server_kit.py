@@ -219,7 +219,7 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
 class ServerProcess:
     """``shoal serve`` as a real process, with its own TMPDIR and captured output."""
 
-    def __init__(self, data_dir: Path, scratch: Path) -> None:
+    def __init__(self, data_dir: Path, scratch: Path, *args: str) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -230,7 +230,7 @@ class ServerProcess:
         env = {**os.environ, "TMPDIR": str(self.tmpdir)}
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(
-                [*SHOAL, "serve", "--data", str(data_dir), "--port", str(self.port)],
+                [*SHOAL, "serve", "--data", str(data_dir), "--port", str(self.port), *args],
                 stdout=out,
                 stderr=err,
                 env=env,

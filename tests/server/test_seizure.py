@@ -159,7 +159,9 @@ def disconnect_mid_upload(server: ServerProcess, session: str, secret: str) -> N
         b'--cut\r\nContent-Disposition: form-data; name="files"; filename="'
         + secret.encode()
         + b'"\r\n\r\n'
-        + (secret.encode() + os.urandom(1000)) * 1000
+        # Past the 1 MiB a blob write gathers in memory before its file
+        # exists (store/_file_blobs.py), so that a partial file is on disk.
+        + (secret.encode() + os.urandom(1000)) * 3000
     )
     head = (
         "POST /api/v1/doors/north/submissions HTTP/1.1\r\nHost: 127.0.0.1\r\n"

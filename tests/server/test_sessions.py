@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from shoal import crypto
 from shoal.server._config import load_config
-from shoal.server._sessions import IDLE, ContactSessions
+from shoal.server._sessions import IDLE, RENEWED, ContactSessions
 from shoal.server.errors import UnauthorizedError
 from shoal.store import create_db_engine, schema, session_factory
 
@@ -108,9 +108,30 @@ def test_each_use_restarts_the_idle_time(
         sessions.open(db, token)
     (row,) = db.query(schema.Session).all()
     before = row.record
+    clock.advance(seconds=RENEWED.total_seconds() + 1)
     sessions.open(db, token)
     # A new record each time: the end time is inside the ciphertext only.
     assert db.query(schema.Session).one().record != before
+
+
+def test_a_use_soon_after_a_renewal_writes_nothing(
+    db: Session, clock: FakeClock, identity: crypto.AgeIdentity
+) -> None:
+    """Within RENEWED of its last renewal a session is only read: a contact
+    sending a message and its files costs no session write each."""
+    sessions = ContactSessions(clock)
+    token = sessions.create(db, CONTACT, identity, practiced=True)
+    db.commit()
+    before = db.query(schema.Session).one().record
+    clock.advance(seconds=RENEWED.total_seconds() - 1)
+    assert sessions.open(db, token).renewal_due(clock()) is False
+    sessions.renew(db, token)
+    db.commit()
+    assert db.query(schema.Session).one().record == before
+    # Its end has not moved: an idle hour from creation ends it.
+    clock.advance(seconds=IDLE.total_seconds() - RENEWED.total_seconds() + 2)
+    with pytest.raises(UnauthorizedError):
+        sessions.open(db, token)
 
 
 def test_renew_keeps_a_session_that_a_long_upload_outlasted(

@@ -17,16 +17,23 @@ AEAD is pyca's directly: this is the server's own record format, not an
 age file, and the session id as associated data stops a record from being
 moved to another row.
 
-A session ends after :data:`IDLE` without a request: every request that
-opens it moves its end forward (a new record under the same key), so no
-clock time leaves the ciphertext. ``practiced`` says the contact has typed
-their codename back once (a new contact must, before anything else).
+A session ends after :data:`IDLE` without a request: a request that opens
+it moves its end forward (a new record under the same key), so no clock
+time leaves the ciphertext. Not every request: a session renewed less than
+:data:`RENEWED` ago is left as it is, so that a contact sending a message
+and its files, or a page and its next, costs reads, not a write each (one
+write per request was a third of a submission's cost, ``bench/intake.py``);
+the idle time is then between ``IDLE - RENEWED`` and ``IDLE``.
+``practiced`` says the contact has typed their codename back once (a new
+contact must, before anything else).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
+import functools
 import json
 import os
 import re
@@ -49,6 +56,8 @@ COOKIE_NAME = "shoal_session"
 #: that holds the form says how long.
 IDLE = timedelta(minutes=60)
 IDLE_MINUTES = int(IDLE.total_seconds()) // 60
+#: How recent a renewal makes another one unneeded.
+RENEWED = timedelta(minutes=1)
 _KEY_SIZE = 32
 _NONCE_SIZE = 12
 _TOKEN = re.compile(r"\A([0-9a-f]{32})\.([A-Za-z0-9_-]{43})\Z")
@@ -59,8 +68,20 @@ class ContactSession:
     """An opened session: whose it is and the identity that reads replies."""
 
     contact_id: str
-    identity: crypto.AgeIdentity
+    identity_text: str
     practiced: bool
+    #: When it ends unless renewed (as sealed in the record when opened).
+    expires: datetime
+
+    def renewal_due(self, now: datetime) -> bool:
+        """Whether a request at ``now`` should move its end (see :data:`RENEWED`)."""
+        return self.expires - now < IDLE - RENEWED
+
+    @functools.cached_property
+    def identity(self) -> crypto.AgeIdentity:
+        # Parsed when a page needs it (replies), not for every request: a
+        # post-quantum identity's parsing was a tenth of a submission's CPU.
+        return crypto.parse_identity(self.identity_text)
 
     def __repr__(self) -> str:
         return "ContactSession(…)"
@@ -101,13 +122,15 @@ class ContactSessions:
         session_id = org.new_id()
         key = os.urandom(_KEY_SIZE)
         row = schema.Session(id=session_id, day=day_of(now))
-        self._seal(row, key, ContactSession(contact_id, identity, practiced))
+        session = ContactSession(contact_id, identity.secret_string(), practiced, now + IDLE)
+        self._seal(row, key, session)
         db.add(row)
         return f"{session_id}.{_encode_key(key)}"
 
     def open(self, db: Session, token: str | None) -> ContactSession:
         """The session ``token`` opens, or :class:`UnauthorizedError`; its
-        idle time starts again (committed).
+        idle time starts again (committed) unless it did less than
+        :data:`RENEWED` ago.
 
         An expired session's row is deleted (and committed) on the way out.
         """
@@ -115,12 +138,14 @@ class ContactSessions:
         if loaded is None:
             raise UnauthorizedError(msg.NO_SESSION)
         row, key, opened, expires = loaded
-        if self._clock() >= expires:
+        now = self._clock()
+        if now >= expires:
             db.delete(row)
             db.commit()
             raise UnauthorizedError(msg.SESSION_IDLE)
-        self._seal(row, key, opened)
-        db.commit()
+        if opened.renewal_due(now):
+            self._seal(row, key, opened)
+            db.commit()
         return opened
 
     def renew(self, db: Session, token: str | None, *, practiced: bool = False) -> None:
@@ -128,13 +153,12 @@ class ContactSessions:
         began, even if that request outlasted it (a long upload must not log
         its sender out midway); ``practiced`` can only be turned on."""
         loaded = self._load(db, token)
-        if loaded is not None:
-            row, key, opened, _ = loaded
-            self._seal(
-                row,
-                key,
-                ContactSession(opened.contact_id, opened.identity, opened.practiced or practiced),
-            )
+        if loaded is None:
+            return
+        row, key, opened, _ = loaded
+        if not opened.renewal_due(self._clock()) and opened.practiced >= practiced:
+            return
+        self._seal(row, key, dataclasses.replace(opened, practiced=opened.practiced or practiced))
 
     def end(self, db: Session, token: str | None) -> None:
         """Delete the session ``token`` opens; a dead one is already ended."""
@@ -146,7 +170,7 @@ class ContactSessions:
         plain = json.dumps(
             {
                 "contact": session.contact_id,
-                "identity": session.identity.secret_string(),
+                "identity": session.identity_text,
                 "practiced": session.practiced,
                 "expires": (self._clock() + IDLE).isoformat(),
             }
@@ -171,11 +195,9 @@ class ContactSessions:
             fields = json.loads(plain)
             expires = datetime.fromisoformat(fields["expires"])
             opened = ContactSession(
-                fields["contact"],
-                crypto.parse_identity(fields["identity"]),
-                fields["practiced"] is True,
+                fields["contact"], str(fields["identity"]), fields["practiced"] is True, expires
             )
-        except (InvalidTag, ValueError, KeyError, TypeError, crypto.KeyFormatError):
+        except (InvalidTag, ValueError, KeyError, TypeError):
             # A wrong key is someone guessing at a session: it opens nothing
             # and ends nothing.
             return None

@@ -199,6 +199,13 @@ def onion_client(data_dir: Path, name: str, key: str | None, remove: bool) -> No
     help="The onion keys' passphrase (first line); asked for if not given. Keep the file "
     "off the data directory's disk (a systemd credential, a RAM disk).",
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes sharing the sockets: one per core is the fastest (docs/benchmarks.md).",
+)
 def serve(
     data_dir: Path,
     *,
@@ -207,6 +214,7 @@ def serve(
     public: bool,
     onion: bool,
     onion_passphrase_file: Path | None,
+    workers: int,
 ) -> None:
     """Run the intake server."""
     # First, before the data directory's keys or any request is in memory.
@@ -215,6 +223,7 @@ def serve(
     import uvicorn  # noqa: PLC0415
 
     from ._app import create_app  # noqa: PLC0415
+    from ._workers import run_workers  # noqa: PLC0415
 
     if not _is_loopback(host) and not public:
         raise click.ClickException(
@@ -223,39 +232,54 @@ def serve(
         )
 
     try:
-        main = _bound_socket(host, port)
-        onion_setup = _OnionSetup.prepare(data_dir, onion_passphrase_file) if onion else None
+        shared = workers > 1
+        main = _bound_socket(host, port, shared=shared)
+        onion_setup = (
+            _OnionSetup.prepare(data_dir, onion_passphrase_file, shared=shared) if onion else None
+        )
         listeners = {
             main.getsockname()[1]: _main_listener(data_dir, public, onion_setup),
             **(onion_setup.listeners if onion_setup else {}),
         }
-        app = create_app(data_dir, listeners=listeners)
+        # With workers, each builds its own after the fork (see _workers);
+        # alone, before anything is printed, so a bad data directory fails here.
+        app = create_app(data_dir, listeners=listeners) if workers == 1 else None
     except ServerError as exc:
         raise click.ClickException(str(exc)) from None
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            access_log=False,
-            log_level="warning",
-            log_config=LOG_CONFIG,
-            proxy_headers=False,
-            server_header=False,
-        )
-    )
+    sockets = [main, *(onion_setup.sockets if onion_setup else [])]
+
+    def run() -> None:
+        own = sockets
+        if shared:  # a forked worker: sockets of its own on the same ports
+            own = [_bound_socket(*s.getsockname()[:2], shared=True) for s in sockets]
+        built = app if app is not None else create_app(data_dir, listeners=listeners)
+        uvicorn.Server(
+            uvicorn.Config(
+                built,
+                access_log=False,
+                log_level="warning",
+                log_config=LOG_CONFIG,
+                proxy_headers=False,
+                server_header=False,
+            )
+        ).run(sockets=own)
+
     # uvicorn re-raises the SIGTERM it shut down on, with the handler it
     # found in place: this one turns it into a normal exit, so ``finally``
     # blocks run (with --onion: tor stopped, its keys gone from the RAM disk).
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     bound = main.getsockname()
     click.echo(f"shoal serve: http://{bound[0]}:{bound[1]}/ (data: {data_dir})", err=True)
-    if onion_setup is None:
-        server.run(sockets=[main])
-        return
     try:
-        with onion_setup.running():
-            server.run(sockets=[main, *onion_setup.sockets])
+        with onion_setup.running() if onion_setup else contextlib.nullcontext():
+            if workers == 1:
+                run()
+                return
+            status = run_workers(workers, run)
     except ServerError as exc:
         raise click.ClickException(str(exc)) from None
+    if status:
+        raise click.ClickException(f"a worker exited with status {status}: every worker stopped")
 
 
 def _main_listener(data_dir: Path, public: bool, onion_setup: _OnionSetup | None) -> Listener:
@@ -277,9 +301,14 @@ def _exit_on_sigterm(_signal: int, _frame: object) -> None:
     sys.exit(0)
 
 
-def _bound_socket(host: str, port: int) -> socket.socket:
+def _bound_socket(host: str, port: int, *, shared: bool = False) -> socket.socket:
     """A bound socket; the server is given its sockets rather than an
     address, because with ``--onion`` it has one per service.
+
+    ``shared`` (``--workers``): every worker binds a socket of its own to
+    the port (SO_REUSEPORT), so the kernel spreads connections evenly. On
+    one inherited socket, whichever worker woke first took them: two
+    workers served fewer messages a second than one (``bench/intake.py``).
 
     Made with ``IPPROTO_TCP`` named: asyncio turns Nagle's algorithm off
     (TCP_NODELAY) only on sockets whose protocol says TCP, and without it
@@ -294,6 +323,8 @@ def _bound_socket(host: str, port: int) -> socket.socket:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if shared:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         # Bound, not listening: the port is ours (and its number known for
         # the listeners), but connections are refused until the server
         # starts serving (asyncio's create_server calls listen), so nothing
@@ -322,7 +353,7 @@ class _OnionSetup:
         self.sockets = sockets
 
     @classmethod
-    def prepare(cls, data_dir: Path, passphrase_file: Path | None) -> _OnionSetup:
+    def prepare(cls, data_dir: Path, passphrase_file: Path | None, *, shared: bool) -> _OnionSetup:
         from . import _onion  # noqa: PLC0415
         from ._config import load_config  # noqa: PLC0415
         from ._onion_keys import keys_path, load_or_create  # noqa: PLC0415
@@ -332,7 +363,7 @@ class _OnionSetup:
         names = _onion.service_names(config, with_handlers=bool(handler_clients))
         passphrase = _onion_passphrase(passphrase_file, new=not keys_path(data_dir).exists())
         keys = load_or_create(data_dir, names, passphrase)
-        sockets = [_bound_socket("127.0.0.1", 0) for _ in names]
+        sockets = [_bound_socket("127.0.0.1", 0, shared=shared) for _ in names]
         ports = [s.getsockname()[1] for s in sockets]
         published = _onion.publish(names, keys, ports, handler_clients)
         return cls(data_dir, config, published, sockets)
