@@ -62,6 +62,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/desk_ui.py
 	$(BIN)/python bench/field_upload.py
 	$(BIN)/python bench/blob_stores.py
+	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/intake.py --engines postgresql --nodes 2 --no-peers
+	$(BIN)/python bench/upload.py
+	$(BIN)/python bench/login.py
+	$(BIN)/python bench/sync.py
 
 clean:
 	rm -rf $(VENV) tests/interop/node/node_modules

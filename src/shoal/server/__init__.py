@@ -34,7 +34,9 @@ Modules, one concept each:
   ``_pages`` (templates), ``_i18n`` (languages and catalogs), ``_services``
   (the questionnaire in one language), ``_messages`` (user-facing strings), ``_headers``
   and ``_failures`` (headers and answers for everything), ``_app``;
-- the operator: ``_admin`` and ``cli``; and ``errors``, the tree of what is raised.
+- writing: ``_group_commit`` (many requests' rows in one transaction);
+- the operator: ``_admin``, ``cli`` and ``_workers`` (``serve --workers``: forked
+  processes on shared ports); and ``errors``, the tree of what is raised.
 """
 
 from ._app import create_app

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from ._bodies import json_body_doc, read_json
 from ._config import Limits
@@ -45,7 +44,7 @@ def contact_api(service: ContactService, limits: Limits) -> APIRouter:
     async def create_session(door: str, request: Request) -> SessionCreated:
         """Log in with a codename; 401 for a wrong (or cut) one."""
         body = await read_json(request, SessionRequest, limits.max_small_body)
-        return SessionCreated(session=await run_in_threadpool(service.login, door, body.codename))
+        return SessionCreated(session=await service.login(door, body.codename))
 
     @router.post("/submissions", status_code=201, openapi_extra=SUBMISSION_BODY_DOC)
     async def submit(door: str, request: Request) -> SubmissionCreated:

@@ -320,7 +320,7 @@ def _entry_routes(router: APIRouter, shell: _Shell) -> None:
     async def login(door: str, request: Request) -> Response:
         form = await _checked_form(request, shell.limits.max_small_body)
         try:
-            token = await run_in_threadpool(shell.service.login, door, _one(form, "codename") or "")
+            token = await shell.service.login(door, _one(form, "codename") or "")
         except UnauthorizedError as refused:
             error = shell.says(request, refused.message)
             return shell.page(request, door, "login.html", refused.status, error=error)

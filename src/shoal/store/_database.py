@@ -69,7 +69,7 @@ class _WriterLock:
     def _file(self) -> int:
         # An flock belongs to an open file description, which a forked
         # worker would share with its parent: each process opens its own.
-        if self._pid != os.getpid():
+        if self._fd < 0 or self._pid != os.getpid():
             self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             self._pid = os.getpid()
         return self._fd
@@ -87,6 +87,14 @@ class _WriterLock:
             fcntl.flock(self._file(), fcntl.LOCK_UN)
         finally:
             self._lock.release()
+
+    def close(self) -> None:
+        """Let go of the lock file (an engine disposed of; reopened if it is
+        used again), so that nothing holds the database's directory."""
+        with self._lock:
+            if self._fd >= 0 and self._pid == os.getpid():
+                os.close(self._fd)
+            self._fd = -1
 
     def install(self, engine: Engine) -> None:
         # The statement hook sees the DBAPI connection, the dialect's commit
@@ -115,12 +123,21 @@ class _WriterLock:
 
             return ended
 
+        event.listen(engine, "engine_disposed", lambda _engine: self.close())
         dialect.do_commit = _ending(dialect.do_commit)  # type: ignore[method-assign]
         dialect.do_rollback = _ending(dialect.do_rollback)  # type: ignore[method-assign]
 
 
+#: SQLite connections kept open: as many as the server's thread pool (40)
+#: can use at once. With SQLAlchemy's 5 (+10 made and closed on demand),
+#: a loaded server kept opening connections, each paying for its PRAGMAs.
+_SQLITE_POOL = 40
+
+
 def create_db_engine(url: str) -> Engine:
-    engine = create_engine(url, pool_pre_ping=True)
+    on_file = url.startswith("sqlite") and ":memory:" not in url and url != "sqlite://"
+    pool: dict[str, Any] = {"pool_size": _SQLITE_POOL, "max_overflow": 10} if on_file else {}
+    engine = create_engine(url, pool_pre_ping=True, **pool)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         database = engine.url.database

@@ -46,7 +46,7 @@ class _FilePending(PendingBlob):
     for the journal, and ``open(O_CREAT)`` on the loop took 0.7 ms a
     message (``bench/intake.py``, cProfile). Bytes are gathered in memory
     (at most :data:`_BUFFERED`), and the file is created and written in
-    :meth:`flush` and :meth:`_commit`, which run in threads."""
+    :meth:`store` and :meth:`_commit`, which run in threads."""
 
     def __init__(self, store: FileBlobStore) -> None:
         super().__init__()
@@ -65,19 +65,20 @@ class _FilePending(PendingBlob):
     def ready(self) -> bool:
         return self._buffered >= _BUFFERED
 
-    def flush(self) -> None:
+    def take(self) -> list[bytes]:
+        pieces, self._buffer, self._buffered = self._buffer, [], 0
+        return pieces
+
+    def store(self, taken: list[bytes]) -> None:
         try:
             if self._fd < 0:
                 self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 self._open = True
-            pieces, self._buffer, self._buffered = self._buffer, [], 0
-            view = memoryview(b"".join(pieces)) if len(pieces) > 1 else memoryview(pieces[0])
+            view = memoryview(b"".join(taken) if len(taken) != 1 else taken[0])
             while view:
                 view = view[os.write(self._fd, view) :]
         except OSError as exc:
             raise _full(exc) from None
-        except IndexError:
-            pass  # nothing buffered
 
     def _commit(self, blob_id: str, size: int) -> bool:
         target = self._store.path_of(blob_id)
