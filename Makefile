@@ -67,6 +67,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/upload.py
 	$(BIN)/python bench/login.py
 	$(BIN)/python bench/sync.py
+	$(BIN)/python bench/asgi_servers.py
 
 clean:
 	rm -rf $(VENV) tests/interop/node/node_modules

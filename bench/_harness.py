@@ -122,7 +122,8 @@ class Served:
         for port in self.ports:
             process = subprocess.Popen(
                 [sys.executable, "-m", "shoal", "serve", "--data", str(self.data),
-                 "--port", str(port), "--workers", str(self.workers)],
+                 "--port", str(port),
+                 *(["--workers", str(self.workers)] if self.workers > 1 else [])],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             self.processes.append(process)
@@ -278,6 +279,18 @@ def onionshare(data: Path) -> Iterator[int]:
         yield port
     finally:
         stop(process)
+
+
+def code_version() -> str:
+    """The commit of the shoal package being measured (``PYTHONPATH`` may
+    point at another checkout, to measure an older version beside)."""
+    import shoal  # noqa: PLC0415
+
+    done = subprocess.run(
+        ["git", "-C", str(Path(shoal.__file__).parent), "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return done.stdout.strip() or "unknown"
 
 
 def emit(record: dict[str, object]) -> None:

@@ -202,7 +202,7 @@ def main() -> None:
                 h.note(f"intake: shoal, {engine}, {clients} clients")
                 record: dict[str, object] = {
                     "bench": "intake", "engine": engine, "clients": clients,
-                    "nodes": args.nodes, "workers": args.workers,
+                    "nodes": args.nodes, "workers": args.workers, "code": h.code_version(),
                 }  # fmt: skip
                 record |= run_shoal(
                     tmp / name, clients, args.seconds, database=database,
