@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -58,11 +59,14 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
 
 
 @contextlib.contextmanager
-def postgresql(tmp: Path) -> Iterator[str]:
+def postgresql() -> Iterator[str]:
     """A throwaway cluster (the installed PostgreSQL 15) on a Unix socket;
-    yields the SQLAlchemy URL prefix (add a database name)."""
+    yields the SQLAlchemy URL template (``{name}``: the database). Its
+    directory is made in /tmp itself: the postgres user cannot enter a
+    temporary directory of root's."""
     if not (PG_BIN / "initdb").exists():
         raise SystemExit(f"PostgreSQL not found at {PG_BIN}")
+    tmp = Path(tempfile.mkdtemp(prefix="shoal-bench-pg-"))
     data, sockets = tmp / "pgdata", tmp / "pgsock"
     sockets.mkdir()
     as_postgres: list[str] = []
@@ -87,6 +91,7 @@ def postgresql(tmp: Path) -> Iterator[str]:
             [*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
             check=False, stdout=subprocess.DEVNULL,
         )  # fmt: skip
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def create_database(url_template: str, name: str) -> str:

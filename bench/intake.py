@@ -193,7 +193,7 @@ def main() -> None:
         parser.error("--nodes shares one PostgreSQL: use --engines postgresql")
     with tempfile.TemporaryDirectory() as tmp_name, ExitStack() as stack:
         tmp = Path(tmp_name)
-        cluster = stack.enter_context(h.postgresql(tmp / "pg")) if "postgresql" in engines else ""
+        cluster = stack.enter_context(h.postgresql()) if "postgresql" in engines else ""
         keyring = None if args.no_peers else stack.enter_context(gpg_keyring(tmp))
         for engine in engines:
             for clients in (int(c) for c in args.clients.split(",")):

@@ -136,7 +136,9 @@ _SQLITE_POOL = 40
 
 def create_db_engine(url: str) -> Engine:
     on_file = url.startswith("sqlite") and ":memory:" not in url and url != "sqlite://"
-    pool: dict[str, Any] = {"pool_size": _SQLITE_POOL, "max_overflow": 10} if on_file else {}
+    pool: dict[str, Any] = (
+        {"pool_size": _SQLITE_POOL, "max_overflow": 10, "pool_use_lifo": True} if on_file else {}
+    )
     engine = create_engine(url, pool_pre_ping=True, **pool)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
