@@ -118,19 +118,15 @@ def run_shoal(
     }
 
 
-def _peer(kind: str, *args: str) -> tuple[int, subprocess.Popen[bytes]]:
+def run_peer(kind: str, clients: int, seconds: float, *args: str) -> float:
+    """Messages per second that ``_peers.py KIND`` takes."""
     port = h.free_port()
     process = subprocess.Popen(
         [sys.executable, str(h.BENCH / "_peers.py"), kind, str(port), *args],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    h.wait_up(f"http://127.0.0.1:{port}", process, "/docs")
-    return port, process
-
-
-def run_ceiling(clients: int, seconds: float) -> float:
-    port, process = _peer("ceiling")
     try:
+        h.wait_up(f"http://127.0.0.1:{port}", process, "/docs")
         body, content_type = h.multipart([("message", MESSAGE)])
         request = h.http_request("POST", "/", body, {"Content-Type": content_type}, port)
         result = h.load(port, [request] * clients, seconds=seconds)
@@ -156,18 +152,6 @@ def gpg_keyring(tmp: Path) -> Iterator[tuple[str, str]]:
         yield str(home), str(key.fingerprint)
     finally:
         subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False)
-
-
-def run_gpg(tmp: Path, keyring: tuple[str, str], clients: int, seconds: float) -> float:
-    out = Path(tempfile.mkdtemp(dir=tmp))
-    port, process = _peer("gpg", keyring[0], keyring[1], str(out))
-    try:
-        body, content_type = h.multipart([("message", MESSAGE)])
-        request = h.http_request("POST", "/", body, {"Content-Type": content_type}, port)
-        result = h.load(port, [request] * clients, seconds=seconds)
-    finally:
-        h.stop(process)
-    return result["done"] / result["seconds"]
 
 
 def run_onionshare(tmp: Path, clients: int, seconds: float) -> float:
@@ -211,9 +195,10 @@ def main() -> None:
                 if keyring is not None:
                     h.note("intake: ceiling, onionshare, gpg")
                     rate = float(record["msgs_per_s"])  # type: ignore[arg-type]
-                    ceiling = run_ceiling(clients, args.seconds)
+                    ceiling = run_peer("ceiling", clients, args.seconds)
                     onionshare = run_onionshare(tmp, clients, args.seconds)
-                    gpg = run_gpg(tmp, keyring, clients, args.seconds)
+                    out = tempfile.mkdtemp(dir=tmp)
+                    gpg = run_peer("gpg", clients, args.seconds, *keyring, out)
                     record |= {
                         "ceiling_msgs_per_s": round(ceiling, 1),
                         "ratio_to_ceiling": round(rate / ceiling, 3),

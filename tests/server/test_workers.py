@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from _server_kit import ServerProcess, Stored, wait_for
+from _server_kit import ServerProcess, Stored, shoal, wait_for
 
 from shoal.store import schema
 
@@ -100,7 +100,12 @@ def test_a_dead_worker_stops_the_whole_server(data_dir: Path, tmp_path: Path) ->
 
 @pytest.mark.parametrize("count", ["0", "65"])
 def test_the_number_of_workers_is_bounded(data_dir: Path, count: str) -> None:
-    from _server_kit import shoal  # noqa: PLC0415
-
     done = shoal("serve", "--data", str(data_dir), "--workers", count, check=False)
     assert done.returncode == 2 and "--workers" in done.stderr
+
+
+def test_a_bad_data_directory_fails_before_any_worker(tmp_path: Path) -> None:
+    done = shoal("serve", "--data", str(tmp_path / "none"), "--workers", "2", check=False)
+    assert done.returncode == 1
+    assert "run 'shoal admin init' first" in done.stderr
+    assert "Traceback" not in done.stderr

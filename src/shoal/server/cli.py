@@ -223,6 +223,7 @@ def serve(
     import uvicorn  # noqa: PLC0415
 
     from ._app import create_app  # noqa: PLC0415
+    from ._config import load_config  # noqa: PLC0415
     from ._workers import run_workers  # noqa: PLC0415
 
     if not _is_loopback(host) and not public:
@@ -241,9 +242,13 @@ def serve(
             main.getsockname()[1]: _main_listener(data_dir, public, onion_setup),
             **(onion_setup.listeners if onion_setup else {}),
         }
-        # With workers, each builds its own after the fork (see _workers);
-        # alone, before anything is printed, so a bad data directory fails here.
+        # With workers, each builds its own after the fork (see _workers),
+        # and the configuration is checked here first; alone, the app is
+        # built before anything is printed. Either way a bad data directory
+        # fails with its message, not a worker's traceback.
         app = create_app(data_dir, listeners=listeners) if workers == 1 else None
+        if app is None:
+            load_config(data_dir)
     except ServerError as exc:
         raise click.ClickException(str(exc)) from None
     sockets = [main, *(onion_setup.sockets if onion_setup else [])]

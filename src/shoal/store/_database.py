@@ -111,18 +111,25 @@ class _WriterLock:
                 self.acquire()
                 writers.add(dbapi)
 
+        def _done(connection: Any, *_args: Any) -> None:
+            dbapi = id(getattr(connection, "dbapi_connection", connection))
+            if dbapi in writers:
+                writers.discard(dbapi)
+                self.release()
+
         def _ending(end: Any) -> Any:
             def ended(dbapi_connection: Any) -> None:
                 try:
                     end(dbapi_connection)
                 finally:
-                    dbapi = id(getattr(dbapi_connection, "dbapi_connection", dbapi_connection))
-                    if dbapi in writers:
-                        writers.discard(dbapi)
-                        self.release()
+                    _done(dbapi_connection)
 
             return ended
 
+        # A connection closed or invalidated in a transaction (no rollback
+        # reaches the dialect then) must not keep the lock for ever.
+        event.listen(engine, "close", _done)
+        event.listen(engine, "invalidate", _done)
         event.listen(engine, "engine_disposed", lambda _engine: self.close())
         dialect.do_commit = _ending(dialect.do_commit)  # type: ignore[method-assign]
         dialect.do_rollback = _ending(dialect.do_rollback)  # type: ignore[method-assign]
