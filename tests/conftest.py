@@ -18,13 +18,25 @@ from hypothesis import settings
 from pytest_postgresql import factories
 
 import _engines
+import _tiers
 
 settings.register_profile("long", max_examples=1000, deadline=None)
 settings.register_profile("ci", derandomize=True, deadline=None)
-if os.environ.get("SHOAL_LONG") == "1":
+if _tiers.LONG:
     settings.load_profile("long")
 elif os.environ.get("CI") == "true":
     settings.load_profile("ci")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The long tier's own tests leave the short tier as deselected, so a
+    # short run can never report them as passed or skipped (see _tiers).
+    if _tiers.LONG:
+        return
+    long = [item for item in items if item.get_closest_marker("long")]
+    if long:
+        config.hook.pytest_deselected(items=long)
+        items[:] = [item for item in items if not item.get_closest_marker("long")]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
