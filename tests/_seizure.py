@@ -7,8 +7,14 @@ from __future__ import annotations
 
 import base64
 import os
+import secrets
+import socket
+import struct
 import subprocess
+import threading
+from collections import Counter
 from pathlib import Path
+from types import TracebackType
 
 from sqlalchemy.engine import make_url
 
@@ -16,6 +22,11 @@ from shoal.server import load_config
 
 #: The shortest base64 run worth searching for (see ``encodings``).
 MIN_BASE64_NEEDLE = 8
+
+
+def canary(kind: str) -> str:
+    """A secret no real traffic holds by chance, named for where it went."""
+    return f"CANARY-{kind}-{secrets.token_hex(8)}"
 
 
 def encodings(secret: bytes) -> dict[str, bytes]:
@@ -74,3 +85,69 @@ def corpus_of(*roots: Path) -> dict[str, bytes]:
             if path.is_file():
                 found[str(path)] = path.read_bytes()
     return found
+
+
+def _address(hex_address: str) -> tuple[str, int]:
+    """``0100007F:1F90`` of ``/proc/net/tcp``: the IPv4 address as the
+    kernel's 32-bit word (host order), the port in network order."""
+    address, port = hex_address.split(":")
+    return socket.inet_ntoa(struct.pack("=I", int(address, 16))), int(port, 16)
+
+
+def loopback_peers(port: int) -> set[tuple[str, int]]:
+    """The far ends of every TCP connection to ``port`` that the kernel
+    lists now: established, closing, or in TIME_WAIT (kept 60 s after the
+    close by whichever side closed first, so a connection is still listed
+    after both processes let it go)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, remote, state = line.split()[1:4]
+        here, there = _address(local), _address(remote)
+        if state == "0A":  # LISTEN
+            continue
+        if here[1] == port:
+            found.add(there)
+        elif there[1] == port:
+            found.add(here)
+    return found
+
+
+class PeerWitness:
+    """Samples, in a thread, which addresses connect to a server's port.
+
+    The server keeps no record of its clients' addresses (that is what the
+    seizure test checks), so the kernel's table is where a test learns that
+    its clients really reached the server from the address it searches
+    for. Connections open before the witness started are left out."""
+
+    def __init__(self, port: int, every: float = 0.02) -> None:
+        self.port = port
+        self.every = every
+        self._before = loopback_peers(port)
+        self._seen: set[tuple[str, int]] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while True:
+            self._seen |= loopback_peers(self.port) - self._before
+            if self._stop.wait(self.every):
+                self._seen |= loopback_peers(self.port) - self._before
+                return
+
+    def __enter__(self) -> PeerWitness:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def addresses(self) -> Counter[str]:
+        """How many connections came from each address."""
+        return Counter(address for address, _ in self._seen)

@@ -25,7 +25,7 @@ import pytest
 from _server_kit import Compartment, ServerProcess, handler_token, new_org, shoal, wait_for
 
 import _engines
-from _seizure import corpus_of, database_dump, encodings, hits
+from _seizure import canary, corpus_of, database_dump, encodings, hits
 
 
 @pytest.mark.parametrize("shift", [0, 1, 2])
@@ -50,10 +50,6 @@ def test_base64_runs_too_short_to_tell_from_chance_are_not_searched() -> None:
 
 
 MESSAGE_PART = b'--x\r\nContent-Disposition: form-data; name="message"\r\n\r\n'
-
-
-def canary(kind: str) -> str:
-    return f"CANARY-{kind}-{secrets.token_hex(8)}"
 
 
 @dataclass

@@ -33,7 +33,8 @@ Modules, one concept each:
   ``_bodies`` (bounded bodies), ``_credentials``, ``_models`` (JSON shapes),
   ``_pages`` (templates), ``_i18n`` (languages and catalogs), ``_services``
   (the questionnaire in one language), ``_messages`` (user-facing strings), ``_headers``
-  and ``_failures`` (headers and answers for everything), ``_app``;
+  and ``_failures`` (headers and answers for everything), ``_app``,
+  ``_deadlines`` (headers and bodies that arrive too slowly end the connection);
 - writing: ``_group_commit`` (many requests' rows in one transaction);
 - the operator: ``_admin``, ``cli`` and ``_workers`` (``serve --workers``: forked
   processes on shared ports); and ``errors``, the tree of what is raised.

@@ -206,6 +206,20 @@ def onion_client(data_dir: Path, name: str, key: str | None, remove: bool) -> No
     type=click.IntRange(1, 64),
     help="Server processes sharing the sockets: one per core is the fastest (docs/benchmarks.md).",
 )
+@click.option(
+    "--header-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0.5, max=3600),
+    help="Seconds a request's headers may take to arrive (slowloris): then 408, closed.",
+)
+@click.option(
+    "--body-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0.5, max=3600),
+    help="Seconds a request's body may pause; past them, it must also average 500 bytes/s.",
+)
 def serve(
     data_dir: Path,
     *,
@@ -215,6 +229,8 @@ def serve(
     onion: bool,
     onion_passphrase_file: Path | None,
     workers: int,
+    header_timeout: float,
+    body_timeout: float,
 ) -> None:
     """Run the intake server."""
     # First, before the data directory's keys or any request is in memory.
@@ -224,6 +240,7 @@ def serve(
 
     from ._app import create_app  # noqa: PLC0415
     from ._config import load_config  # noqa: PLC0415
+    from ._deadlines import Deadlines  # noqa: PLC0415
     from ._workers import run_workers  # noqa: PLC0415
 
     if not _is_loopback(host) and not public:
@@ -261,6 +278,9 @@ def serve(
         uvicorn.Server(
             uvicorn.Config(
                 built,
+                # Headers and bodies that take too long end the connection
+                # (uvicorn alone would wait on them forever).
+                http=Deadlines(header_timeout, body_timeout).protocol(),
                 access_log=False,
                 log_level="warning",
                 log_config=LOG_CONFIG,
