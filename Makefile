@@ -37,8 +37,8 @@ demo: $(STAMP)
 # bandit: any high-severity finding fails (ruff's S rules already catch most
 # of what bandit does; issue #12 asks for bandit by name).
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench tools
-	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/ruff check src tests bench tools fuzz
+	$(BIN)/ruff format --check src tests bench tools fuzz
 	$(BIN)/bandit -q -r src --severity-level high
 
 typecheck: $(STAMP)

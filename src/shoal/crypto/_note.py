@@ -30,7 +30,11 @@ EM_DASH = "\u2014"
 MAX_SIGNATURES = 64
 MAX_NOTE_SIZE = 1 << 20
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
-_NAME = re.compile(r"\A[^\s+]+\Z")
+# A lone surrogate (what Python makes of undecodable bytes in a command
+# line or a file read with "surrogateescape") cannot be UTF-8 encoded, so
+# it could be neither hashed into a key id nor signed: refuse it as input.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_NAME = re.compile(r"\A[^\s+\ud800-\udfff]+\Z")
 _SIG_LINE = re.compile(r"\A\u2014 ([^\s+]+) ([A-Za-z0-9+/=]+)\Z")
 
 
@@ -60,8 +64,11 @@ class NoteVerifier:
             raise KeyFormatError("malformed note verifier key")
         try:
             material = base64.b64decode(parts[2], validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a character that is not ASCII
             raise KeyFormatError("malformed note verifier key") from None
+        # One spelling per key: Python's decoder also takes stray padding.
+        if base64.b64encode(material).decode() != parts[2]:
+            raise KeyFormatError("malformed note verifier key")
         if len(material) != 33 or material[0] != ED25519_TYPE:
             raise KeyFormatError("not an Ed25519 note verifier key")
         verifier = cls(parts[0], VerifyKey(material[1:]))
@@ -113,6 +120,8 @@ class Note:
 def _check_text(text: str) -> None:
     if _CONTROL.search(text):
         raise NoteFormatError("a note may contain no control characters but newline")
+    if _SURROGATE.search(text):
+        raise NoteFormatError("a note must be valid UTF-8")
 
 
 def sign_note(text: str, signers: Sequence[NoteSigner]) -> str:

@@ -83,6 +83,19 @@ def _parse_recipient(text: str) -> crypto.AgeRecipient:
         raise NoteContentError("malformed recipient in record") from None
 
 
+def _parse_base64(text: str, what: str) -> bytes:
+    """Canonical padded base64, or NoteContentError. Python's decoder also
+    takes stray padding and low bits; refusing them keeps one spelling per
+    record, as the signed-note and checkpoint parsers do."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise NoteContentError(f"malformed {what}") from None
+    if base64.b64encode(raw).decode() != text:
+        raise NoteContentError(f"malformed {what}")
+    return raw
+
+
 def _parse_int(text: str, what: str) -> int:
     if not re.fullmatch(r"[1-9][0-9]{0,17}", text):
         raise NoteContentError(f"malformed {what}")
@@ -110,9 +123,9 @@ class Organization:
         f = _records.decode(ORG_KIND, text, required={"id", "key-type", "salt"})
         try:
             key_type = crypto.KeyType(f["key-type"][0])
-            salt = base64.b64decode(f["salt"][0], validate=True)
         except ValueError:
             raise NoteContentError("malformed organization record") from None
+        salt = _parse_base64(f["salt"][0], "organization salt")
         if len(salt) < 16:
             raise NoteContentError("organization salt too short")
         return cls(_check_id(f["id"][0], "organization"), key_type, salt)
@@ -220,8 +233,8 @@ class Epoch:
             if len(parts) != 3:
                 raise NoteContentError("malformed handler line")
             try:
-                verify_key = crypto.VerifyKey(base64.b64decode(parts[2], validate=True))
-            except (ValueError, crypto.KeyFormatError):
+                verify_key = crypto.VerifyKey(_parse_base64(parts[2], "handler key"))
+            except crypto.KeyFormatError:
                 raise NoteContentError("malformed handler key") from None
             if parts[0] != handler_id_for(verify_key):
                 raise NoteContentError("handler id does not match its key")

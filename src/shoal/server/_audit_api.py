@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from ._audit import AuditLog, proof_strings
 from ._credentials import bearer_token
 from ._handler_api import ERRORS, REPLY_BODY_DOC, streamed
-from ._models import AuditAppended, AuditEntries, AuditEntryOut, AuditHeadOut, AuditProofOut
+from ._models import (
+    MAX_INT64,
+    AuditAppended,
+    AuditEntries,
+    AuditEntryOut,
+    AuditHeadOut,
+    AuditProofOut,
+)
+
+Index = Annotated[int, Path(ge=0, le=MAX_INT64)]
 
 
 def audit_api(audit: AuditLog) -> APIRouter:
@@ -25,8 +34,8 @@ def audit_api(audit: AuditLog) -> APIRouter:
     @router.get("/handler/audit/checkpoint")
     def audit_head(
         request: Request,
-        start: Annotated[int, Query(alias="from", ge=0)] = 0,
-        end: Annotated[int | None, Query(alias="to", ge=0)] = None,
+        start: Annotated[int, Query(alias="from", ge=0, le=MAX_INT64)] = 0,
+        end: Annotated[int | None, Query(alias="to", ge=0, le=MAX_INT64)] = None,
     ) -> AuditHeadOut:
         """The signed head at size ``to`` (default: now), with the consistency
         proof from size ``from``."""
@@ -39,7 +48,9 @@ def audit_api(audit: AuditLog) -> APIRouter:
         )
 
     @router.get("/handler/audit/entries")
-    def audit_entries(request: Request, after: Annotated[int, Query(ge=-1)] = -1) -> AuditEntries:
+    def audit_entries(
+        request: Request, after: Annotated[int, Query(ge=-1, le=MAX_INT64)] = -1
+    ) -> AuditEntries:
         """The token's compartment's entries after index ``after``."""
         rows = audit.entries(bearer_token(request), after)
         return AuditEntries(
@@ -48,7 +59,7 @@ def audit_api(audit: AuditLog) -> APIRouter:
 
     @router.get("/handler/audit/entries/{index}/proof")
     def audit_inclusion(
-        index: int, request: Request, size: Annotated[int, Query(ge=1)]
+        index: Index, request: Request, size: Annotated[int, Query(ge=1, le=MAX_INT64)]
     ) -> AuditProofOut:
         """The inclusion proof of the entry at ``index`` in the tree of ``size`` entries."""
         proof = audit.inclusion(bearer_token(request), index, size)
@@ -59,7 +70,7 @@ def audit_api(audit: AuditLog) -> APIRouter:
         response_class=StreamingResponse,
         responses={200: {"content": {"application/octet-stream": {}}}},
     )
-    def audit_entry(index: int, request: Request) -> StreamingResponse:
+    def audit_entry(index: Index, request: Request) -> StreamingResponse:
         """An entry's ciphertext (of the token's compartment only)."""
         return streamed(audit.open_entry(bearer_token(request), index))
 

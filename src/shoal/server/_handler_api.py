@@ -21,6 +21,7 @@ from ._credentials import bearer_token
 from ._handlers import HandlerService
 from ._listeners import listener_of
 from ._models import (
+    MAX_INT64,
     ChallengeCreated,
     ContactOut,
     ErrorAnswer,
@@ -125,7 +126,7 @@ def handler_api(service: HandlerService, limits: Limits) -> APIRouter:
     @router.get("/handler/items")
     def items(
         request: Request,
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     ) -> ItemPage:
         rows = service.items(bearer_token(request), after, limit)

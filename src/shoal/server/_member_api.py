@@ -22,6 +22,7 @@ from ._credentials import session_token
 from ._handler_api import age_body_doc, streamed
 from ._members import MemberService
 from ._models import (
+    MAX_INT64,
     AlarmCreated,
     DoorOrgOut,
     ErrorAnswer,
@@ -98,7 +99,7 @@ def member_api(
     async def append(
         door: str,
         upload_id: str,
-        offset: Annotated[int, Query(ge=0)],
+        offset: Annotated[int, Query(ge=0, le=MAX_INT64)],
         request: Request,
     ) -> UploadOut:
         """Append bytes at ``offset``, which must be where the upload is;
