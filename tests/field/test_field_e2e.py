@@ -23,6 +23,7 @@ import _seizure
 import _tools
 from _served_org import DeskLine, Org, free_port, serve_demo, shoal
 from _server_config import read_server_config
+from _tiers import sized
 from shoal import crypto, org
 from shoal.server import load_config
 from shoal.store import create_db_engine, schema
@@ -259,13 +260,16 @@ def _received(served: Org) -> int:
         engine.dispose()
 
 
-def test_an_interrupted_200_mib_upload_resumes_where_it_stopped(
-    served: Org, tmp_path: Path
-) -> None:
+#: The interrupted upload: 200 MiB in make test-long; in make test, enough
+#: pieces before and after the cut to show it resumes mid-file.
+LARGE_MIB = sized(48, 200)
+
+
+def test_an_interrupted_large_upload_resumes_where_it_stopped(served: Org, tmp_path: Path) -> None:
     member, _ = vetted(served, tmp_path)
     big = tmp_path / "footage.bin"
     with big.open("wb") as out:
-        for _ in range(200):
+        for _ in range(LARGE_MIB):
             out.write(os.urandom(1 << 20))
     digest = hashlib.sha256(big.read_bytes()).hexdigest()
     member.run("report", "--text", "long footage", "--file-as-is", str(big))
@@ -279,7 +283,7 @@ def test_an_interrupted_200_mib_upload_resumes_where_it_stopped(
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if _received(served) >= 32 << 20:
+        if _received(served) >= (LARGE_MIB << 20) // 4:
             break
         assert sending.poll() is None, "the send ended before it could be cut"
         time.sleep(0.05)
@@ -288,13 +292,13 @@ def test_an_interrupted_200_mib_upload_resumes_where_it_stopped(
     sending.send_signal(signal.SIGKILL)
     sending.wait(timeout=30)
     cut_at = _received(served)
-    assert 0 < cut_at < 200 << 20
+    assert 0 < cut_at < LARGE_MIB << 20
 
     resumed = member.run("send", "--now")
     assert "Sent 1 report(s)" in resumed.stdout
     assert "resumed at" in resumed.stdout
     resumed_at = int(resumed.stdout.split("resumed at ")[1].split()[0])
-    assert resumed_at >= cut_at >= 32 << 20  # not from the start
+    assert resumed_at >= cut_at >= (LARGE_MIB << 20) // 4  # not from the start
     new = served.new_desk_items(DOOR, before)
     assert sorted(line.kind for line in new) == ["report", "report-file"]
     exported = tmp_path / "export"
