@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -118,6 +119,38 @@ def test_a_submission_becomes_one_sealed_item_per_part(
         ("file", "Z", {"name": "photo.jpg", "type": "image/jpeg"}, b"\xff\xd8" + bytes(3000)),
         ("message", "Z", {}, b"the bridge at dawn"),
     ]
+    assert stored.rows(schema.Item) == 3
+
+
+def test_a_retry_with_the_same_idempotency_key_stores_nothing_twice(
+    client: TestClient, stored: Stored
+) -> None:
+    session = first_contact(client)["session"]
+    key = {"Idempotency-Key": secrets.token_urlsafe(16)}
+    first = client.post(
+        f"{NORTH}/submissions", headers=bearer(session) | key, files={"message": (None, "once")}
+    )
+    assert first.status_code == 201, first.text
+    again = client.post(
+        f"{NORTH}/submissions", headers=bearer(session) | key, files={"message": (None, "once")}
+    )
+    assert again.status_code == 409
+    assert again.json()["error"] == msg.ALREADY_SENT
+    assert stored.rows(schema.Item) == 1
+    assert len(stored.blobs()) == 1  # the retry's sealed blob was discarded
+    other = {"Idempotency-Key": secrets.token_urlsafe(16)}
+    answer = client.post(
+        f"{NORTH}/submissions", headers=bearer(session) | other, files={"message": (None, "b")}
+    )
+    assert answer.status_code == 201
+    # Without a key, as before: each request stores.
+    assert submit(client, session, files={"message": (None, "c")}).status_code == 201
+    assert stored.rows(schema.Item) == 3
+    malformed = {"Idempotency-Key": "short"}
+    answer = client.post(
+        f"{NORTH}/submissions", headers=bearer(session) | malformed, files={"message": (None, "d")}
+    )
+    assert answer.status_code == 400
     assert stored.rows(schema.Item) == 3
 
 

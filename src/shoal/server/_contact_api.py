@@ -7,9 +7,9 @@ the ``shoal_session`` cookie.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 
 from ._bodies import json_body_doc, read_json
 from ._config import Limits
@@ -30,6 +30,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorAnswer} for status in (400, 401, 404, 413, 503, 507)
 }
 
+#: A submission's optional ``Idempotency-Key``: 16 random bytes the client
+#: chose, URL-safe base64 without padding (the pages' ``once``, _spent).
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        pattern=r"^[A-Za-z0-9_-]{22}$",
+        description="16 random bytes, URL-safe base64 without padding: a retry with the "
+        "same key after a lost answer stores nothing twice (409 if it was stored).",
+    ),
+]
+
 
 def contact_api(service: ContactService, limits: Limits) -> APIRouter:
     router = APIRouter(prefix="/api/v1/doors/{door}", tags=["contact"], responses=ERRORS)
@@ -46,11 +57,25 @@ def contact_api(service: ContactService, limits: Limits) -> APIRouter:
         body = await read_json(request, SessionRequest, limits.max_small_body)
         return SessionCreated(session=await service.login(door, body.codename))
 
-    @router.post("/submissions", status_code=201, openapi_extra=SUBMISSION_BODY_DOC)
-    async def submit(door: str, request: Request) -> SubmissionCreated:
-        """Multipart ``message`` and ``files``, each sealed to the compartment."""
+    @router.post(
+        "/submissions",
+        status_code=201,
+        openapi_extra=SUBMISSION_BODY_DOC,
+        responses={409: {"model": ErrorAnswer}},
+    )
+    async def submit(
+        door: str, request: Request, idempotency_key: IdempotencyKey = None
+    ) -> SubmissionCreated:
+        """Multipart ``message`` and ``files``, each sealed to the compartment.
+
+        A client that lost the answer retries with the same
+        ``Idempotency-Key``: the key is spent in the transaction that
+        stores the items, so the retry either stores them (the first never
+        arrived) or is answered 409 and stores nothing.
+        """
         token = session_token(request, allow_bearer=True)
-        return SubmissionCreated(items=await service.submit(door, token, request))
+        items = await service.submit(door, token, request, once=idempotency_key)
+        return SubmissionCreated(items=items)
 
     @router.get("/replies")
     def replies(door: str, request: Request) -> Replies:
