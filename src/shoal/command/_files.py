@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..store import PendingFile
+from ..durable import PendingFile
 from ._state import Layout
 from .errors import BusyError, StateError
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .. import crypto, trusted
-from ..store import fsync_dir
+from ..durable import fsync_dir
 from ..trusted import Trust
 from ._api import HandlerAPI
 from ._items import READ_SIZE

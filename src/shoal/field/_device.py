@@ -95,7 +95,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from .. import crypto, trusted
-from ..store import PendingFile, fsync_dir
+from ..durable import PendingFile, fsync_dir
 from .errors import DeviceStoreError, PassphraseError, WrongPassphraseError
 
 KEYSLOT = "keyslot"

@@ -18,7 +18,7 @@ import contextlib
 from pathlib import Path
 
 from .. import crypto, org
-from ..store import PendingFile
+from ..durable import PendingFile
 
 KEY_NAME = "audit.key"
 _SEED_SIZE = 32

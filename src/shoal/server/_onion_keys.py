@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .. import crypto, org
-from ..store import PendingFile
+from ..durable import PendingFile
 from .errors import ConfigError
 
 ONION_NAME = "onion"

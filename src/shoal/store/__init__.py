@@ -13,7 +13,6 @@ from ._database import (
     session_factory,
 )
 from ._database_blobs import DatabaseBlobStore
-from ._durable import PendingFile, fsync_dir
 from ._file_blobs import FileBlobStore
 from ._s3_blobs import S3BlobStore
 from .errors import BlobNotFoundError, SchemaOutdatedError, StorageFullError, StoreError
@@ -25,14 +24,12 @@ __all__ = [
     "DatabaseBlobStore",
     "FileBlobStore",
     "OpenBlob",
-    "PendingFile",
     "S3BlobStore",
     "SchemaOutdatedError",
     "StorageFullError",
     "StoreError",
     "create_db_engine",
     "current_revision",
-    "fsync_dir",
     "head_revision",
     "migrate",
     "require_newest_schema",

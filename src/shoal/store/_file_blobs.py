@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from ..durable import fsync_dir
 from ._blobs import BlobStore, PendingBlob, check_blob_id, is_blob_id
-from ._durable import fsync_dir
 from .errors import BlobNotFoundError, StorageFullError
 
 _TMP = "tmp"

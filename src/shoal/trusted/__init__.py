@@ -7,7 +7,7 @@ what the server shows (``_trust``). The server never imports this
 package: it holds no keystore and writes through :mod:`shoal.store`.
 """
 
-from ..store import PendingFile
+from ..durable import PendingFile
 from ._cli import ErrorReportingGroup, passphrase_file_option, read_passphrase, work_factor_option
 from ._enrollment import Enrollment
 from ._files import make_private_dir, read_json, write_atomic, write_json

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..store import PendingFile
+from ..durable import PendingFile
 from .errors import StateFileError
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .. import crypto
 from ..crypto.errors import NoIdentityMatchError
-from ..store import PendingFile
+from ..durable import PendingFile
 from .errors import StateFileError, WrongPassphraseError
 
 

@@ -4,6 +4,10 @@ A crash, a power cut or a full disk leaves either the old file or the new
 one, never a mix, and no temporary file once the write is abandoned. Used
 by the blob store, by the server's configuration and by the trusted
 machines' state, keystores and exports. Files are created 0600.
+
+A module of its own, outside ``shoal.store``: importing the store loads
+SQLAlchemy and Alembic (~0.4 s), which the desk, command and field command
+lines need no part of.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import os
 import secrets
 from pathlib import Path
 from typing import BinaryIO
+
+__all__ = ["PendingFile", "fsync_dir"]
 
 
 def fsync_dir(path: Path) -> None:
