@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from .. import crypto, org, trusted
-from . import _exposure_cli, _files, _state
+from . import _files, _state
 from ._audit import gather
 from ._doors import doors_lists, newest_doors_note, sign_doors, split_door_address
 from ._notes import (
@@ -33,6 +33,18 @@ from .errors import CommandError, StateError
 
 class _Group(trusted.ErrorReportingGroup):
     expected = (trusted.TrustedError, CommandError)
+
+    # ``exposure`` reads a server's database: SQLAlchemy and Alembic take
+    # ~0.5 s to import, which every other command of command's would pay.
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), "exposure"])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "exposure":
+            from ._exposure_cli import exposure  # noqa: PLC0415
+
+            return exposure
+        return super().get_command(ctx, cmd_name)
 
 
 dir_option = click.option(
@@ -70,9 +82,6 @@ def _locked_state(layout: _state.Layout) -> Iterator[_state.CommandState]:
 @click.group(cls=_Group)
 def command() -> None:
     """Command's machine: organization keys, compartments, epochs."""
-
-
-command.add_command(_exposure_cli.exposure)
 
 
 @command.command()
