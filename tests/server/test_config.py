@@ -356,7 +356,7 @@ def test_every_shoal_variable_the_project_uses_is_a_key_or_allowed() -> None:
     # The scan works: it finds each allowed name where it is used (so none is stale).
     assert used >= NOT_CONFIGURATION == {
         "SHOAL_TEST_ENGINE", "SHOAL_LONG", "SHOAL_REQUIRE_TOOLS", "SHOAL_PG_BIN",
-        "SHOAL_TEST_SECRET",
+        "SHOAL_TEST_SECRET", "SHOAL_CRASH_SEED",
     }  # fmt: skip
     assert used <= NOT_CONFIGURATION | set(VARIABLES.values())
     # And this process's own environment (the run's SHOAL_TEST_ENGINE, ...) loads.

@@ -2,6 +2,8 @@
 
 The steps, each safe to interrupt:
 
+0. remove what an interrupted sync left behind: a download or an index
+   cut short by a crash stays under a temporary name (:func:`sweep_partials`);
 1. fetch the signed notes and accept the newest epoch of our door and the
    newest command key (:mod:`._trust`), checking them whole first (root,
    command key, epoch, compartment); what was accepted is saved before
@@ -45,6 +47,7 @@ removed handler, say. The desk keeps the item and raises an alarm.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Mapping
@@ -159,6 +162,33 @@ def _notes(api: HandlerAPI, keystore: crypto.Keystore, compartment: str | None) 
     return api.organization()
 
 
+#: A temporary file untouched this long belongs to no write in progress:
+#: one being written is touched with every chunk (seconds).
+PARTIALS_KEPT_SECONDS = 3600
+
+
+def sweep_partials(layout: Layout, older_than: float = PARTIALS_KEPT_SECONDS) -> int:
+    """Remove the temporary files (:class:`shoal.trusted.PendingFile`) a
+    killed sync left in the desk folder, its ``items/`` and ``vault/``: a
+    download cut short (ciphertext, up to an item's size), an index or a
+    vault file half-written. Nothing names them, so without this every
+    crash would leave its downloads behind for good. Recent ones are
+    spared: another process of this desk (the UI and the command line) may
+    be writing them now. Returns how many were removed. Ages are the files'
+    own clock (the wall clock), whatever ``now`` a caller of :func:`sync`
+    passes."""
+    removed = 0
+    limit = time.time() - older_than
+    # The vault's folder too: the desk UI's sync appends to it (_workbench).
+    for folder in (layout.root, layout.items, layout.root / "vault"):
+        for leftover in folder.glob(".*.partial"):
+            with contextlib.suppress(FileNotFoundError):
+                if leftover.stat().st_mtime <= limit:
+                    leftover.unlink()
+                    removed += 1
+    return removed
+
+
 def sync(
     api: HandlerAPI,
     layout: Layout,
@@ -167,6 +197,7 @@ def sync(
     now: datetime,
     progress: Progress,
 ) -> SyncReport:
+    sweep_partials(layout)
     trust = connect(api, layout, keystore, now=now)
     trusted.make_private_dir(layout.items)
     index = load_index(layout)

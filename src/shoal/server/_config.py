@@ -49,7 +49,8 @@ these, which are not configuration (``NOT_CONFIGURATION``):
   tests start;
 - ``SHOAL_PG_BIN``: where the tests' ``pg_ctl`` shim finds PostgreSQL;
 - ``SHOAL_TEST_SECRET``: a canary the desk's tests set, to check that
-  confined workers get an empty environment.
+  confined workers get an empty environment;
+- ``SHOAL_CRASH_SEED``: replays the crash tests' random kill moments.
 
 Data directories made before server.toml hold ``server.json`` (the same
 keys, as JSON); it is read, and validated the same way, when there is no
@@ -93,7 +94,14 @@ DATABASE_NAME = "shoal.db"
 ENVIRONMENT_PREFIX = "SHOAL_"
 #: ``SHOAL_`` variables that are not configuration (the module docstring says whose).
 NOT_CONFIGURATION = frozenset(
-    {"SHOAL_TEST_ENGINE", "SHOAL_LONG", "SHOAL_REQUIRE_TOOLS", "SHOAL_PG_BIN", "SHOAL_TEST_SECRET"}
+    {
+        "SHOAL_TEST_ENGINE",
+        "SHOAL_LONG",
+        "SHOAL_REQUIRE_TOOLS",
+        "SHOAL_PG_BIN",
+        "SHOAL_TEST_SECRET",
+        "SHOAL_CRASH_SEED",
+    }
 )
 
 Backend = Literal["filesystem", "database", "s3"]
