@@ -4,6 +4,8 @@ and that another compartment's objects answer 404."""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from _server_kit import FakeClock, OrgKit, Stored, TestClient, handler_token, reply_item
 
 from _server_config import update_server_config
-from shoal.store import schema
+from shoal.store import FileBlobStore, schema
 
 API = "/api/v1"
 
@@ -198,3 +200,21 @@ def test_retention_zero_days_still_waits_for_every_desk(
         "expired": 2
     }
     assert stored.rows(schema.Item) == 0 and stored.blobs() == []
+
+
+def test_a_start_collects_day_old_blobs_that_no_row_names(
+    make_client: Callable[..., TestClient], stored: Stored, data_dir: Path
+) -> None:
+    # What a crash between a blob's write and its row's commit leaves (a
+    # submission never answered): ciphertext nothing names, outside the
+    # retention rule unless a start-up collects it.
+    contact(make_client())
+    named = {path.name for path in stored.blobs()}
+    assert len(named) == 2
+    store = FileBlobStore(data_dir / "blobs")
+    old_orphan = store.put([b"ciphertext of a submission never answered"]).blob_id
+    new_orphan = store.put([b"a blob whose row may still be on its way"]).blob_id
+    for blob_id in [*named, old_orphan]:
+        os.utime(store.path_of(blob_id), (time.time() - 2 * 86400,) * 2)
+    make_client()  # the next start
+    assert {path.name for path in stored.blobs()} == named | {new_orphan}

@@ -8,6 +8,7 @@ object holds only immutable configuration and the pure note cache
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -51,6 +52,7 @@ from ._members import MemberService
 from ._pages import Pages
 from ._questionnaire import load_questionnaires
 from ._sessions import ContactSessions
+from ._unreferenced import collect_orphans
 from ._uploads import UploadService
 from .errors import ConfigError
 
@@ -96,6 +98,9 @@ def create_app(
     uploads = UploadService(db=db, contacts=contacts, blobs=blobs, limits=limits, clock=clock)
     # Uploads abandoned two days ago; part files of an older version adopted.
     uploads.sweep_all(legacy_parts=config.uploads_dir)
+    # Blobs that a crash left with no row naming them (ciphertext): the
+    # same day's margin as for partial writes.
+    collect_orphans(db, blobs, written_before=time.time() - PARTIALS_KEPT_SECONDS)
     members = MemberService(db=db, contacts=contacts, blobs=blobs, root=config.root_key)
     alarms = AlarmService(db=db, contacts=contacts, blobs=blobs, limits=limits, clock=clock)
     handlers = HandlerService(

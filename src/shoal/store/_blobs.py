@@ -237,8 +237,13 @@ class BlobStore(abc.ABC):
     def _delete(self, blob_id: str) -> None: ...
 
     @abc.abstractmethod
-    def ids(self) -> Iterator[str]:
-        """Every stored blob's id (never a partial write)."""
+    def ids(self, written_before: float | None = None) -> Iterator[str]:
+        """Every stored blob's id (never a partial write); with
+        ``written_before`` (a Unix time), only blobs written before it, so
+        that a caller looking for blobs no row names leaves alone those
+        whose row may still be on its way. Stores that date blobs by day
+        list those of days before ``written_before``'s: never one written
+        after it, some written a little before it left out."""
 
     @abc.abstractmethod
     def clean_partials(self, older_than: float = 0.0) -> int:

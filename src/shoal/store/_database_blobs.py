@@ -218,16 +218,16 @@ class DatabaseBlobStore(BlobStore):
             if storage_id is not None:
                 connection.execute(delete(BlobChunk).where(BlobChunk.storage_id == storage_id))
 
-    def ids(self) -> Iterator[str]:
+    def ids(self, written_before: float | None = None) -> Iterator[str]:
         after = ""
+        listed = select(BlobObject.blob_id).order_by(BlobObject.blob_id).limit(_PAGE)
+        if written_before is not None:
+            # Blobs are dated by day: those of the days before written_before's.
+            day = datetime.fromtimestamp(written_before, UTC).date()
+            listed = listed.where(BlobObject.day < day)
         while True:
             with self.engine.connect() as connection:
-                page = connection.scalars(
-                    select(BlobObject.blob_id)
-                    .where(BlobObject.blob_id > after)
-                    .order_by(BlobObject.blob_id)
-                    .limit(_PAGE)
-                ).all()
+                page = connection.scalars(listed.where(BlobObject.blob_id > after)).all()
             yield from page
             if len(page) < _PAGE:
                 return

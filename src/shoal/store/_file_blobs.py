@@ -146,11 +146,14 @@ class FileBlobStore(BlobStore):
             return  # nothing changed (its directory may not even exist)
         fsync_dir(path.parent)
 
-    def ids(self) -> Iterator[str]:
+    def ids(self, written_before: float | None = None) -> Iterator[str]:
         # "??" leaves out tmp/; a name is a blob only where path_of puts it.
         for path in self.root.glob("??/??/*"):
-            if is_blob_id(path.name) and path == self.path_of(path.name):
-                yield path.name
+            if not (is_blob_id(path.name) and path == self.path_of(path.name)):
+                continue
+            with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
+                if written_before is None or path.stat().st_mtime < written_before:
+                    yield path.name
 
     def clean_partials(self, older_than: float = 0.0) -> int:
         removed = 0

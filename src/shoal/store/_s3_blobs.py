@@ -273,11 +273,12 @@ class S3BlobStore(BlobStore):
         for page in pages.paginate(Bucket=self.bucket, Prefix=prefix):
             yield from page.get("Contents", [])
 
-    def ids(self) -> Iterator[str]:
+    def ids(self, written_before: float | None = None) -> Iterator[str]:
         start = len(self.key_of(""))
         for entry in self._keys(self.key_of("")):
             name = entry["Key"][start:]
-            if is_blob_id(name):
+            written = entry["LastModified"].timestamp()
+            if is_blob_id(name) and (written_before is None or written < written_before):
                 yield name
 
     def clean_partials(self, older_than: float = 0.0) -> int:
