@@ -40,7 +40,22 @@ Modules, one concept each:
   processes on shared ports); and ``errors``, the tree of what is raised.
 """
 
-from ._app import create_app
+from typing import TYPE_CHECKING
+
 from ._config import Limits, ServerConfig, load_config
 
+if TYPE_CHECKING:
+    from ._app import create_app
+
 __all__ = ["Limits", "ServerConfig", "create_app", "load_config"]
+
+
+def __getattr__(name: str) -> object:
+    # The web application (FastAPI, every route) loads when it is asked
+    # for: ``shoal admin`` needs the configuration and the store alone, and
+    # starts in half the time without it.
+    if name == "create_app":
+        from ._app import create_app  # noqa: PLC0415
+
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
