@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +42,16 @@ def new_postgresql_database() -> str:
     ) as conn:  # fmt: skip
         conn.execute(f'CREATE DATABASE "{name}"')
     return f"postgresql+psycopg://{_cluster['user']}@{_cluster['host']}:{_cluster['port']}/{name}"
+
+
+def empty_database(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """The URL of a new, empty database on ``kind`` ("sqlite" or
+    "postgresql"), whatever engine this run uses: for the tests that check
+    both engines in every run (migrations, the schema)."""
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'shoal.db'}"
+    request.getfixturevalue("postgresql_cluster")
+    return new_postgresql_database()
 
 
 def database_url() -> str | None:

@@ -44,12 +44,7 @@ KNOWN_DIFFERENCES = {
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'shoal.db'}"
-    else:
-        request.getfixturevalue("postgresql_cluster")
-        url = _engines.new_postgresql_database()
-    engine = create_db_engine(url)
+    engine = create_db_engine(_engines.empty_database(request.param, tmp_path, request))
     yield engine
     engine.dispose()
 

@@ -166,12 +166,7 @@ TELLTALE = re.compile(
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'shoal.db'}"
-    else:
-        request.getfixturevalue("postgresql_cluster")
-        url = _engines.new_postgresql_database()
-    engine = create_db_engine(url)
+    engine = create_db_engine(_engines.empty_database(request.param, tmp_path, request))
     try:
         migrate(engine)
         yield engine
