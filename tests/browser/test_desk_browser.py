@@ -26,6 +26,9 @@ from pathlib import Path
 
 import pytest
 from browser_kit import Browse
+from playwright.sync_api import Browser, Page
+
+from _served_org import Org
 from desk_browser_kit import (
     DESKTOP,
     PSEUDONYM,
@@ -44,9 +47,6 @@ from desk_browser_kit import (
     telltale_jpeg,
     unlock,
 )
-from playwright.sync_api import Browser, Page
-
-from _served_org import Org
 
 pytestmark = pytest.mark.timeout(300)
 

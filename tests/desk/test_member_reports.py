@@ -19,9 +19,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from member_kit import DeskDir, Member
 
 from _served_org import Org
+from member_kit import DeskDir, Member
 from shoal import crypto
 from shoal.desk import _lifecycle as lifecycle
 from shoal.desk._verdict import DURESS

@@ -24,9 +24,9 @@ import httpx
 import pytest
 from desk_kit import DOOR as KIT_DOOR
 from desk_kit import Setup, message
-from member_kit import DeskDir, Member, run
 
 from _served_org import Org
+from member_kit import DeskDir, Member, run
 from shoal import crypto
 from shoal.desk._api import HandlerAPI
 from shoal.desk._reseal import Outcome, reseal

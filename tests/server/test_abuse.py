@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import _pages_kit as kit
 import httpx
 import pytest
 from _abuse_kit import (
@@ -62,6 +61,7 @@ from _abuse_kit import (
 from _server_kit import OrgKit, ServerProcess, Stored, new_org
 
 import _engines
+import _pages_kit as kit
 from _server_config import update_server_config
 from _tiers import sized
 from shoal import crypto

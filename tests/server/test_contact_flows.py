@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 
-import _pages_kit as kit
 import httpx
 import pytest
 from _server_kit import FakeClock, OrgKit, Stored, TestClient, handler_token, reply_item
 
+import _pages_kit as kit
 from shoal import crypto
 from shoal.server import create_app
 from shoal.server._i18n import Catalogs, negotiate

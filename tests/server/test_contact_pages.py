@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-import _pages_kit as kit
 import httpx
 import pytest
 from _server_kit import OrgKit, Stored, TestClient, handler_token, reply_item
 
+import _pages_kit as kit
 from shoal.server._headers import SECURITY_HEADERS
 from shoal.store import schema
 

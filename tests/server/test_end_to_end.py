@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-import _pages_kit as pages
 import httpx
 import pytest
 from _server_kit import (
@@ -27,6 +26,7 @@ from _server_kit import (
 )
 
 import _engines
+import _pages_kit as pages
 from _server_config import update_server_config
 from shoal import crypto
 from shoal.store import schema

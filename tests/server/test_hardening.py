@@ -8,9 +8,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import _pages_kit as kit
 import pytest
 from _server_kit import ServerProcess
+
+import _pages_kit as kit
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _pages_kit import codename_from, first_contact
 from _server_kit import OrgKit, new_org
 from test_onion import make_data_dir, start
 
+from _pages_kit import codename_from, first_contact
 from _server_config import update_server_config
 from _tools import require_tool
 from _tor_network import private_tor_network

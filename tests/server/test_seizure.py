@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import _pages_kit as kit
 import pytest
 from _server_kit import Compartment, ServerProcess, handler_token, new_org, shoal, wait_for
 
 import _engines
+import _pages_kit as kit
 from _seizure import canary, corpus_of, database_dump, encodings, hits
 
 
