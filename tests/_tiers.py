@@ -1,11 +1,7 @@
 """The two test tiers: ``make test`` (under 20 minutes, CI) and
 ``make test-long`` (``SHOAL_LONG=1``: hundreds of crash kills, long fuzzing,
-soaks). Importable from any test module as ``_tiers``.
-
-A test that only makes sense at length is marked ``@pytest.mark.long`` and
-is deselected (not skipped: a skip would read as a missing tool) from the
-short tier. A test that runs in both tiers at different sizes asks
-:func:`sized` for its count.
+soaks). Importable from any test module as ``_tiers``. Tests run in both
+tiers, at the sizes :func:`sized` gives them.
 """
 
 from __future__ import annotations

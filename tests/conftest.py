@@ -28,17 +28,6 @@ elif os.environ.get("CI") == "true":
     settings.load_profile("ci")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # The long tier's own tests leave the short tier as deselected, so a
-    # short run can never report them as passed or skipped (see _tiers).
-    if _tiers.LONG:
-        return
-    long = [item for item in items if item.get_closest_marker("long")]
-    if long:
-        config.hook.pytest_deselected(items=long)
-        items[:] = [item for item in items if not item.get_closest_marker("long")]
-
-
 def pytest_collection_finish(session: pytest.Session) -> None:
     # pytest already exits 5 on an empty collection; make it impossible to
     # miss in any wrapper that only looks at output.
