@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import selectors
 import socket
 import subprocess
@@ -306,6 +307,28 @@ def test_slowloris_is_dropped_in_bounded_time_while_contacts_are_served(
         if x.kind in ("silent", "headers"):
             assert x.answer.startswith(b"HTTP/1.1 408 "), x.answer[:80]
     print(json.dumps({"slowloris_dropped": {k: len(v) for k, v in lasted.items()}}))
+
+
+def test_an_idle_connection_outlives_the_clients_keep_alive(served: Served) -> None:
+    # httpx (the desk, the field client) drops a connection idle for 5 s; a
+    # server that closed it at the same 5 s could close it just as the
+    # client sent its next request on it, which then gets no answer.
+    request = b"GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", served.server.port), timeout=10) as raw:
+        for round_ in range(2):
+            if round_:
+                time.sleep(httpx.Limits().keepalive_expiry + 1)
+            raw.sendall(request)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = raw.recv(65536)
+                assert chunk, "the server closed the idle connection"
+                head += chunk
+            assert head.startswith(b"HTTP/1.1 200")
+            length = int(re.search(rb"content-length: (\d+)", head, re.I)[1])
+            body = head.split(b"\r\n\r\n", 1)[1]
+            while len(body) < length:
+                body += raw.recv(65536)
 
 
 def test_a_slow_but_steady_upload_is_not_cut(served: Served) -> None:

@@ -240,7 +240,7 @@ def serve(
 
     from ._app import create_app  # noqa: PLC0415
     from ._config import load_config  # noqa: PLC0415
-    from ._deadlines import Deadlines  # noqa: PLC0415
+    from ._deadlines import KEEP_ALIVE_SECONDS, Deadlines  # noqa: PLC0415
     from ._workers import run_workers  # noqa: PLC0415
 
     if not _is_loopback(host) and not public:
@@ -281,6 +281,7 @@ def serve(
                 # Headers and bodies that take too long end the connection
                 # (uvicorn alone would wait on them forever).
                 http=Deadlines(header_timeout, body_timeout).protocol(),
+                timeout_keep_alive=KEEP_ALIVE_SECONDS,
                 access_log=False,
                 log_level="warning",
                 log_config=LOG_CONFIG,
