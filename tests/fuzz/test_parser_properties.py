@@ -29,6 +29,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from _multipart_events import joined
 from shoal import crypto, org
 from shoal.crypto import _base64
 from shoal.crypto._armor import BEGIN_LINE, END_LINE, ArmorDecoder, ArmorEncoder
@@ -125,17 +126,6 @@ def multipart_events(body: bytes, size: int) -> list[object] | None:
     except BadRequestError:
         return None
     return found
-
-
-def joined(events: list[object]) -> list[object]:
-    """Adjacent content chunks as one: what does not depend on the cutting."""
-    out: list[object] = []
-    for event in events:
-        if isinstance(event, bytes) and out and isinstance(out[-1], bytes):
-            out[-1] += event
-        else:
-            out.append(event)
-    return out
 
 
 @given(parts, st.integers(1, 100))

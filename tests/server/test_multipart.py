@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from _multipart_events import joined
 from shoal.server._multipart import PART_END, MultipartEvents, PartStart, boundary_of
 from shoal.server.errors import BadRequestError
 
@@ -23,14 +24,8 @@ def parse(data: bytes, chunk: int) -> list[object]:
     for start in range(0, len(data), chunk):
         events += parser.feed(data[start : start + chunk])
     parser.finish()
-    # Content may arrive in any number of pieces; join adjacent bytes.
-    joined: list[object] = []
-    for event in events:
-        if isinstance(event, bytes) and joined and isinstance(joined[-1], bytes):
-            joined[-1] += event
-        else:
-            joined.append(event)
-    return joined
+    # Content may arrive in any number of pieces.
+    return joined(events)
 
 
 SAMPLE = body(
