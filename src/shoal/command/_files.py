@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from .. import org
 from ..durable import PendingFile
 from ._state import Layout
 from .errors import BusyError, StateError
@@ -75,6 +76,15 @@ def note_names(layout: Layout) -> list[str]:
         return [entry.name for entry in os.scandir(layout.notes)]
     except FileNotFoundError:
         return []
+
+
+def signed_epochs(layout: Layout) -> list[org.Epoch]:
+    """Every epoch command signed so far, from its notes (their records)."""
+    return [
+        org.Epoch.from_record((layout.notes / name).read_text("utf-8").split("\n\n", 1)[0] + "\n")
+        for name in note_names(layout)
+        if name.startswith("epoch-")
+    ]
 
 
 class Created:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import click
 
-from .. import crypto, org, trusted
-from . import _files, _state
+from .. import corroborate, crypto, org, trusted
+from . import _events, _files, _state
 from ._audit import gather
 from ._doors import doors_lists, newest_doors_note, sign_doors, split_door_address
 from ._notes import (
@@ -299,12 +299,11 @@ def audit_heads(
     _state.require(layout)
     passphrase = trusted.read_passphrase(passphrase_file, new=False)
     reading = trusted.unlock_keystore(layout.command_keystore, passphrase).identities
-    handlers: dict[crypto.VerifyKey, tuple[str, str]] = {}
-    for name in _files.note_names(layout):
-        if name.startswith("epoch-"):
-            note = (layout.notes / name).read_text(encoding="utf-8")
-            epoch = org.Epoch.from_record(note.split("\n\n", 1)[0] + "\n")
-            handlers |= {h.verify_key: (h.handler_id, epoch.door) for h in epoch.handlers}
+    handlers = {
+        h.verify_key: (h.handler_id, epoch.door)
+        for epoch in _files.signed_epochs(layout)
+        for h in epoch.handlers
+    }
     gathered = gather(((str(p), p.read_bytes()) for p in entries), reading[0], handlers)
     for head in gathered.heads:
         click.echo(f"{head.door!r} handler {head.handler}: size {head.size}")
@@ -317,6 +316,82 @@ def audit_heads(
         click.echo(f"ALARM: {fork}", err=True)
     if gathered.forks:
         raise SystemExit(1)
+
+
+@command.command("events")
+@dir_option
+@trusted.passphrase_file_option
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path)
+)
+@click.option(
+    "--window-hours",
+    type=click.FloatRange(1 / 60, 30 * 24),
+    default=6.0,
+    show_default=True,
+    help="Reports this close in time can tell of one event.",
+)
+@click.option(
+    "--distance-km",
+    type=click.FloatRange(0.01, 500),
+    default=2.0,
+    show_default=True,
+    help="Reports this close in place (beyond their grid cells) can tell of one event.",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the events (JSON) to this file.",
+)
+def events(  # click passes every option by name
+    *,
+    folder: Path,
+    passphrase_file: Path | None,
+    files: tuple[Path, ...],
+    window_hours: float,
+    distance_km: float,
+    json_out: Path | None,
+) -> None:
+    """Group forwarded reports into events, across compartments.
+
+    FILES are forwards a desk exported (`shoal desk forwards-export`). Each
+    is believed only if a handler of the compartment it names signed it;
+    the others are listed as refused and never grouped.
+    """
+    layout = _state.Layout(folder)
+    _state.require(layout)
+    passphrase = trusted.read_passphrase(passphrase_file, new=False)
+    reading = trusted.unlock_keystore(layout.command_keystore, passphrase).identities
+    epochs = _files.signed_epochs(layout)
+    opened = _events.open_forwards(
+        ((p.name.removesuffix(".age"), p.read_bytes()) for p in files),
+        reading[0],
+        _events.signers_of(epochs),
+    )
+    settings = corroborate.Settings(window_s=window_hours * 3600, distance_m=distance_km * 1000)
+    found = _events.events(opened.forwards, settings)
+    click.echo(_events.TWO_DOORS)
+    for event in found:
+        click.echo("")
+        for line in _events.lines(event):
+            click.echo(line)
+    if opened.refused:
+        click.echo("")
+        click.echo(f"Refused, never grouped ({len(opened.refused)}):")
+        for why in opened.refused:
+            click.echo(f"  {why}")
+    if json_out is not None:
+        trusted.write_json(
+            json_out,
+            {
+                "statement": _events.TWO_DOORS,
+                "events": [_events.as_json(e) for e in found],
+                "refused": list(opened.refused),
+            },
+        )
+        click.echo(f"Events written to {json_out}.")
 
 
 @command.group()

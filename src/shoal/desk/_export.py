@@ -35,7 +35,7 @@ import os
 import re
 import stat
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -138,10 +138,16 @@ class _Hashing(io.RawIOBase):
 
 
 def export_reports(
-    reports: Sequence[ExportReport], target: Path, *, key: crypto.SigningKey, now: datetime
+    reports: Sequence[ExportReport],
+    target: Path,
+    *,
+    key: crypto.SigningKey,
+    now: datetime,
+    event: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``reports`` and their files into ``target`` with a manifest signed
-    by ``key``; return the manifest's path.
+    by ``key``; return the manifest's path. ``event``: what corroboration
+    found of them (an event's reports), recorded in reports.json.
 
     ``target`` must be absent or an empty folder. Every field is checked
     before the first byte is written; a failure while writing removes what
@@ -155,7 +161,9 @@ def export_reports(
     trusted.make_private_dir(target)
     written: list[Path] = []
     try:
-        entries = _write_all(reports, paths, target, handler=handler, now=now, written=written)
+        entries = _write_all(
+            reports, paths, target, handler=handler, now=now, written=written, event=event
+        )
         signer = crypto.NoteSigner(f"shoal-export-{handler}", key)
         manifest = crypto.sign_note(_manifest_text(signer, now, entries), [signer])
         _write(target, MANIFEST, lambda out: out.write(manifest.encode()), written)
@@ -257,6 +265,7 @@ def _write_all(
     handler: str,
     now: datetime,
     written: list[Path],
+    event: Mapping[str, Any] | None,
 ) -> list[_Entry]:
     entries: dict[str, _Entry] = {}
     listed: list[list[dict[str, Any]]] = []
@@ -281,6 +290,8 @@ def _write_all(
         "handler": handler,
         "reports": [_as_json(r, f) for r, f in zip(reports, listed, strict=True)],
     }
+    if event is not None:
+        document["event"] = dict(event)
     for name, fill in (
         (JSON_NAME, _text(lambda out: _dump(document, out))),
         (CSV_NAME, _text(lambda out: _csv(reports, listed, out), errors="replace")),

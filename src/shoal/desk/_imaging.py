@@ -88,6 +88,8 @@ _WORKER_CODES = frozenset({"not-an-image", "too-large", "bomb", "undecodable"})
 #: The largest PNG of SHOWN_EDGE² RGBA pixels, stored uncompressed, fits.
 _MAX_ANSWER = MAX_HEADER + 2 * SHOWN_EDGE * SHOWN_EDGE * 4 + 1024 * 1024
 _MAX_SHOWN_TEXT = 200
+_DHASH_DIGITS = 16
+_HEX = frozenset("0123456789abcdef")
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: All a PNG of pixels needs; text, EXIF, ICC, time and the rest are refused.
@@ -159,12 +161,17 @@ class Revealed:
 
 @dataclass(frozen=True)
 class CleanImage:
-    """An image re-encoded as a PNG of pixels only, at most SHOWN_EDGE a side."""
+    """An image re-encoded as a PNG of pixels only, at most SHOWN_EDGE a side.
+
+    ``dhash``: the 64-bit difference hash of its pixels as shown, near (in
+    bits) that of a re-encoded or resized copy (:mod:`._imaging_worker`).
+    """
 
     png: bytes
     width: int
     height: int
     revealed: Revealed
+    dhash: int
 
 
 class ImageRefused(ItemError):
@@ -182,8 +189,8 @@ def sanitize_image(data: bytes, *, timeout: float = 20.0) -> CleanImage:
     """Decode and re-encode ``data`` in a separate, confined process.
 
     Returns the first frame, turned upright by its EXIF orientation and
-    shrunk to SHOWN_EDGE, as a PNG with no metadata, and what the metadata
-    revealed. Raises :class:`ImageRefused` before starting any process if
+    shrunk to SHOWN_EDGE, as a PNG with no metadata, what the metadata
+    revealed, and its difference hash. Raises :class:`ImageRefused` before starting any process if
     ``data`` is over MAX_INPUT or not an image by its magic bytes, and for
     every failure of the worker: a refusal, a crash, a timeout, an answer
     too long or malformed.
@@ -220,11 +227,19 @@ def _clean_image(head: Mapping[str, object], png: bytes) -> CleanImage:
         raise ImageRefused("malformed")
     if not _is_bare_png(png, width, height):
         raise ImageRefused("malformed")
-    return CleanImage(png, width, height, _revealed(head.get("revealed")))
+    dhash = head.get("dhash")
+    if not _is_dhash(dhash):
+        raise ImageRefused("malformed")
+    return CleanImage(png, width, height, _revealed(head.get("revealed")), int(dhash, 16))
 
 
 def _is_edge(value: object) -> TypeGuard[int]:
     return type(value) is int and 1 <= value <= SHOWN_EDGE
+
+
+def _is_dhash(value: object) -> TypeGuard[str]:
+    """Exactly 16 lowercase hex digits: no sign, space or "0x" that int() would take."""
+    return isinstance(value, str) and len(value) == _DHASH_DIGITS and set(value) <= _HEX
 
 
 def _is_bare_png(png: bytes, width: int, height: int) -> bool:

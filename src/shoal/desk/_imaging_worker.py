@@ -7,7 +7,8 @@ missing (:data:`._imaging.LIMITS`), then
 reads the image from stdin and writes to stdout one JSON line, then the
 PNG::
 
-    {"width": W, "height": H, "length": N, "revealed": {...}}\\n<N bytes of PNG>
+    {"width": W, "height": H, "length": N, "revealed": {...}, "dhash": "<16 hex>"}
+    \\n<N bytes of PNG>
 
 or, exiting with status 2, ``{"error": CODE}`` where CODE is one of
 ``not-an-image``, ``too-large``, ``bomb``, ``undecodable``. Nothing else is
@@ -17,6 +18,13 @@ the image, and stderr is not read anyway.
 Pillow opens only the format the magic bytes named (never its other
 plugins: EPS would start Ghostscript), refuses more than MAX_PIXELS
 (its bomb warning is an error here), and decodes the first frame only.
+
+``dhash`` is the 64-bit difference hash of the picture as shown (the first
+frame, upright): alike for a re-encoded, resized or recompressed copy of one
+photo, so that the desk can tell one photo sent on by several sources
+(:mod:`shoal.corroborate`). It is written here on Pillow in a few lines:
+the ``imagehash`` package would bring numpy, SciPy and PyWavelets into the
+desk for them.
 """
 
 from __future__ import annotations
@@ -45,6 +53,8 @@ _PILLOW_FORMATS = {
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 _MAX_TEXT = 400
+#: dHash compares 8 pairs in each of 8 rows: 64 bits.
+_DHASH_SIDE = 8
 
 # EXIF tags (CIPA DC-008), by the IFD they live in.
 _ORIENTATION, _MAKE, _MODEL, _SOFTWARE, _DATE_TIME = 0x0112, 0x010F, 0x0110, 0x0131, 0x0132
@@ -114,8 +124,32 @@ def _sanitize(data: bytes) -> tuple[dict[str, Any], bytes]:
     png = io.BytesIO()
     clean.save(png, "PNG")
     width, height = clean.size
-    head = {"width": width, "height": height, "length": png.tell(), "revealed": revealed}
+    head = {
+        "width": width,
+        "height": height,
+        "length": png.tell(),
+        "revealed": revealed,
+        "dhash": f"{_dhash(shown):016x}",
+    }
     return head, png.getvalue()
+
+
+def _dhash(image: Image.Image) -> int:
+    """The difference hash of ``image`` (Krawetz's dHash, as ``imagehash.dhash``):
+    grey, shrunk to 9x8, one bit per pair of neighbours in a row, set where
+    the right one is brighter; the first pair of the top row is the highest
+    bit. An image with transparency is taken by its colours alone (the grey
+    conversion drops the alpha)."""
+    from PIL import Image  # noqa: PLC0415 (loaded by _sanitize, under the limits)
+
+    small = image.convert("L").resize((_DHASH_SIDE + 1, _DHASH_SIDE), Image.Resampling.LANCZOS)
+    grey = small.tobytes()
+    value = 0
+    for row in range(_DHASH_SIDE):
+        at = row * (_DHASH_SIDE + 1)
+        for column in range(_DHASH_SIDE):
+            value = value << 1 | (grey[at + column + 1] > grey[at + column])
+    return value
 
 
 def _pixels(image: Image.Image) -> Image.Image:

@@ -24,6 +24,8 @@ Records (JSON objects, see :mod:`._vault`)::
     tags         an item's tags
     note         the handler's private note on a contact
     forwarded    an item forwarded, and where
+    hashes       the SHA-256 and image difference hash of a file item
+                 indexed before the desk kept them (found once, later)
 
 Pure apart from SQLite in memory; the only input is records.
 """
@@ -67,7 +69,9 @@ CREATE TABLE items (
     report TEXT,
     cell INTEGER,
     signer TEXT,
-    basis TEXT
+    basis TEXT,
+    sha256 TEXT,
+    dhash TEXT
 );
 CREATE INDEX items_contact ON items (contact, seq);
 CREATE INDEX items_seq ON items (seq);
@@ -99,6 +103,10 @@ _ITEM_FIELDS = (
     # place was coarsened to (metres), the signer's key and the member key
     # the verdict rested on (._verdict.basis).
     *("report", "cell", "signer", "basis"),
+    # A file's SHA-256 (hex; "" if it could not be read when it was looked
+    # for later), and an image's 64-bit difference hash (16 hex digits):
+    # what tells copies of one file or one photo apart (shoal.corroborate).
+    *("sha256", "dhash"),
 )
 #: What a "reopened" record replaces of an item: everything the item was
 #: opened to; never the handler's marks (read, grades, tags, forwards).
@@ -173,6 +181,8 @@ class ItemRow:
     cell: int | None
     signer: str | None
     basis: str | None
+    sha256: str | None
+    dhash: str | None
 
     @property
     def place(self) -> tuple[float, float] | None:
@@ -477,6 +487,12 @@ class Library:
                 "UPDATE items SET forwarded = ? WHERE id = ?", ("\n".join(done), record["item"])
             )
 
+    def _apply_hashes(self, record: Mapping[str, Any]) -> None:
+        self._db.execute(
+            "UPDATE items SET sha256 = ?, dhash = ? WHERE id = ?",
+            (record["sha256"], record.get("dhash"), record["item"]),
+        )
+
     def snapshot(self) -> Iterator[dict[str, Any]]:
         """Records that rebuild exactly the current state (for compaction),
         taken whole under the lock, then handed out."""
@@ -533,6 +549,20 @@ class Library:
         return [tuple(row) for row in rows]
 
     @_serialized
+    def unhashed(self, kinds: frozenset[str], named: frozenset[str]) -> list[str]:
+        """Items of ``kinds``, and of ``named`` kinds that carry a file name,
+        not rejected or damaged, with no SHA-256 (not even ""): files indexed
+        before the desk kept their hashes."""
+        marks, named_marks = ", ".join("?" * len(kinds)), ", ".join("?" * len(named))
+        rows = self._db.execute(
+            "SELECT id FROM items WHERE sha256 IS NULL AND error IS NULL "  # noqa: S608
+            f"AND standing != ? AND (kind IN ({marks}) "
+            f"OR (kind IN ({named_marks}) AND name IS NOT NULL)) ORDER BY n",
+            [_REJECTED, *sorted(kinds), *sorted(named)],
+        ).fetchall()
+        return [item_id for (item_id,) in rows]
+
+    @_serialized
     def has_item(self, item_id: str) -> bool:
         found = self._db.execute("SELECT 1 FROM items WHERE id = ?", (item_id,)).fetchone()
         return found is not None
@@ -562,7 +592,7 @@ class Library:
     _ITEM_SELECT = (
         "SELECT items.id, seq, contact, direction, day, kind, time, standing, verdict, "
         "items.text, items.name, size, image, lat, lon, source, error, read, credibility, "
-        "tags, forwarded, report, cell, signer, basis FROM items"
+        "tags, forwarded, report, cell, signer, basis, sha256, dhash FROM items"
     )
 
     def _rows(self, sql: str, args: list[Any]) -> list[ItemRow]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -36,7 +37,8 @@ from typing import Any
 
 import httpx
 
-from .. import crypto, org, trusted
+from .. import corroborate, crypto, org, trusted
+from ..corroborate import Settings
 from ..trusted import OrgDocument, Trust, partner_epoch
 from . import _audit as audit
 from . import _lifecycle as lifecycle
@@ -44,8 +46,9 @@ from . import _members as members
 from . import _vetting as vetting
 from ._api import HandlerAPI
 from ._application import KIND as APPLICATION
+from ._events import DeskEvents, EventFilters, EventView
 from ._export import ExportFile, ExportReport, export_reports
-from ._grading import credibility, reliability
+from ._grading import RELIABILITY, credibility, reliability
 from ._imaging import MAX_INPUT, CleanImage, ImageRefused, sanitize_image, sniff_image
 from ._items import FILE_KINDS, READ_SIZE, TEXT_KINDS, open_item, place_of, report_of
 from ._library import ItemRow, Library
@@ -147,6 +150,7 @@ class Workbench:
         #: UI's requests read.
         self.lock = threading.RLock()
         self._closed = False
+        self._events = DeskEvents(self.compartment_id)
         self.library = self._load()
         if self.synced_once:
             # Keys the command line learnt since the last unlock.
@@ -160,8 +164,10 @@ class Workbench:
         return cls(layout, keystore, load_config(layout))
 
     def _load(self) -> Library:
+        """The index, and the events, of what the vault holds."""
         library = Library(self.compartment_id)
-        library.load(self.vault.records(), defer_search=True)
+        self._events = DeskEvents(self.compartment_id, self._events.settings)
+        library.load(_teed(self.vault.records(), self._events), defer_search=True)
         return library
 
     def _index_in_background(self) -> None:
@@ -234,12 +240,38 @@ class Workbench:
     def index_new(self, progress: Progress, senders: EpochOf | None = None) -> set[str]:
         """Decrypt every synced item not indexed yet into vault records, and
         again every one that came back re-sealed (another seq); the
-        contacts they belong to."""
+        contacts they belong to. Then, once, the file items indexed before
+        the desk kept files' hashes: hashed only, never judged again (a
+        forward judged now would be judged against its door's current
+        epoch, which may no longer list the handler who signed it)."""
         with self.lock:
             seqs = self.library.seqs()
+            unhashed = self.library.unhashed(FILE_KINDS, frozenset({FORWARD}))
         todo = [m for m in load_index(self.layout).items if seqs.get(m.item_id) != m.seq]
-        progress.expect(len(todo))
-        return self._index(todo, senders or _no_senders, seqs, progress)
+        opened = {m.item_id for m in todo}
+        unhashed = [item_id for item_id in unhashed if item_id not in opened]
+        progress.expect(len(todo) + len(unhashed))
+        touched = self._index(todo, senders or _no_senders, seqs, progress)
+        self._hash(unhashed, progress)
+        return touched
+
+    def _hash(self, item_ids: list[str], progress: Progress) -> None:
+        """A "hashes" record for each of ``item_ids``: its file's SHA-256,
+        "" if it no longer opens (so it is not tried again), and its dhash
+        if it is an image the sanitizer decodes."""
+        for start in range(0, len(item_ids), INDEX_BATCH):
+            records = []
+            for item_id in item_ids[start : start + INDEX_BATCH]:
+                record: dict[str, Any] = {"t": "hashes", "item": item_id, "sha256": ""}
+                try:
+                    envelope, head, content, sha256 = self._decrypt(self.layout.item_path(item_id))
+                except (OSError, crypto.CryptoError, UnicodeError):
+                    pass  # damaged since it was indexed: opening it says so
+                else:
+                    record.update(sha256=sha256, dhash=_dhash(head, envelope.length, content))
+                records.append(record)
+                progress.advance()
+            self._remember(records)
 
     def _index(
         self, todo: list[ItemMeta], senders: EpochOf, seqs: dict[str, int], progress: Progress
@@ -260,6 +292,7 @@ class Workbench:
                 self.vault.append(records)
                 for record in records:
                     self.library.apply(record)
+            self._events.feed(records)
         return touched
 
     def rejudge(self) -> int:
@@ -300,7 +333,7 @@ class Workbench:
             "size": meta.size,
         }
         try:
-            envelope, head, content = self._decrypt(self.layout.item_path(meta.item_id))
+            envelope, head, content, sha256 = self._decrypt(self.layout.item_path(meta.item_id))
         except FileNotFoundError:
             return {**record, **_damaged("its ciphertext is missing: sync again")}
         except crypto.SignatureError:
@@ -340,30 +373,41 @@ class Workbench:
         record.update(kind=kind, standing=verdict.standing.value, verdict=verdict.text)
         if verdict.standing is Standing.REJECTED:
             return record  # nothing of a forged item is worth keeping
-        record.update(_shown(header, kind, envelope.length, head, content))
+        record.update(_shown(header, kind, envelope.length, head, content, sha256=sha256))
         if meta.direction == "forwarded":
             record["source"] = _provenance(header)
+            record.update(_forwarded_from(header))
         return record
 
-    def _decrypt(self, path: Path) -> tuple[crypto.Envelope, bytes, bytes]:
-        """The envelope, the first bytes, and the content if it is small."""
-        head = _Head(16)
-        content = io.BytesIO()
+    def _decrypt(self, path: Path) -> tuple[crypto.Envelope, bytes, bytes, str]:
+        """The envelope, the first bytes, the content if it is small (under
+        KEEP_CAP) or an image the sanitizer takes (at most MAX_INPUT: it is
+        decoded for its dhash), and the SHA-256 of the whole content, hashed
+        as it streams: a larger file is never held."""
+        head = _Head(32)  # as much as sniff_image reads (a BMP needs 18)
+        held: list[bytes] = []
+        size, holding = 0, True
+        digest = hashlib.sha256()
         opener = crypto.ItemOpener(self.keystore.identities)
 
         def take(pieces: list[bytes]) -> None:
+            nonlocal size, holding
             for piece in pieces:
+                digest.update(piece)
                 head.write(piece)
-                if content.tell() < KEEP_CAP:
-                    content.write(piece)
+                size += len(piece)
+                if holding:
+                    held.append(piece)
+                    holding = size <= (MAX_INPUT if sniff_image(head.head) else KEEP_CAP - 1)
+                    if not holding:
+                        held.clear()
 
         with path.open("rb") as src:
             while chunk := src.read(READ_SIZE):
                 take(opener.update(chunk))
             rest, envelope = opener.finalize()
         take(rest)
-        kept = content.getvalue() if content.tell() < KEEP_CAP else b""
-        return envelope, head.head, kept
+        return envelope, head.head, b"".join(held), digest.hexdigest()
 
     def _refresh_states(self, api: HandlerAPI, contacts: set[str]) -> None:
         trust = self.trust
@@ -383,6 +427,7 @@ class Workbench:
             self.vault.append(records)
             for record in records:
                 self.library.apply(record)
+        self._events.feed(records)
 
     def mark_read(self, item_ids: Sequence[str]) -> None:
         with self.lock:
@@ -508,10 +553,25 @@ class Workbench:
                     "standing": row.verdict,
                     "credibility": row.credibility,
                     "reliability": contact.reliability if contact else None,
+                    "sha256": row.sha256 or None,
+                    "dhash": row.dhash or None,
                 },
             }
             if row.place is not None:
-                header["place"] = {"lat": row.place[0], "lon": row.place[1]}
+                header["place"] = {
+                    "lat": row.place[0],
+                    "lon": row.place[1],
+                    "cell_m": row.cell or 0,
+                }
+            event = self.event(item_id)
+            if event is not None:
+                # What this desk found behind the report: command and the
+                # other compartment count no more than this (corroborate).
+                header["corroboration"] = {
+                    "independent": event.independence.independent,
+                    "sources": event.independence.sources,
+                    "reasons": list(event.independence.reasons),
+                }
             if name is not None:
                 header["name"] = name
             if scrubbed is not None:
@@ -596,8 +656,11 @@ class Workbench:
         data = b"".join(self.stream(item_id))
         return sanitize_image(data)
 
-    def export(self, item_ids: Sequence[str], target: Path) -> Path:
-        """Selected reports, their files and a signed manifest, into ``target``."""
+    def export(
+        self, item_ids: Sequence[str], target: Path, *, event: dict[str, Any] | None = None
+    ) -> Path:
+        """Selected reports, their files and a signed manifest, into
+        ``target``; with what corroboration found if they are an ``event``."""
         reports = []
         trust = self.trust
         known = members.load(self.layout, self.keystore.identities)
@@ -638,10 +701,62 @@ class Workbench:
                     files=files,
                 )
             )
-        return export_reports(reports, target, key=self.keystore.signing_key, now=datetime.now(UTC))
+        return export_reports(
+            reports, target, key=self.keystore.signing_key, now=datetime.now(UTC), event=event
+        )
+
+    # -- events ----------------------------------------------------------------
+
+    @property
+    def event_settings(self) -> Settings:
+        return self._events.settings
+
+    def regroup(self, settings: Settings) -> None:
+        """Group the reports again with the handler's window and distance."""
+        self._events.regroup(settings)
+
+    def events(
+        self, filters: EventFilters | None = None, *, order: str = "newest", limit: int = 100
+    ) -> list[EventView]:
+        """Reports grouped into events (:mod:`._events`), filtered, in ``order``."""
+        return self._events.events(
+            self._rows,
+            reliability=self._reliability,
+            filters=filters or EventFilters(),
+            order=order,
+            limit=limit,
+        )
+
+    def event(self, key: str) -> EventView | None:
+        """The event of a report or item key; None if it is in none."""
+        return self._events.event(key, self._rows, reliability=self._reliability)
+
+    def export_event(self, key: str, target: Path) -> Path:
+        """An event's reports, their files, what confirms or repeats what,
+        and a signed manifest, into ``target``."""
+        event = self.event(key)
+        if event is None:
+            raise NotReadyError("no such event on this desk")
+        return self.export(event.item_ids, target, event=event.summary())
+
+    def _rows(self, item_ids: Sequence[str]) -> list[ItemRow]:
+        with self.lock:
+            return [row for i in item_ids if (row := self.library.item(i)) is not None]
+
+    def _reliability(self, contact_id: str) -> str | None:
+        with self.lock:
+            found = self.library.contact(contact_id)
+        return None if found is None else found.reliability
 
 
 EpochOf = Callable[[str], "org.Epoch | None"]
+
+
+def _teed(records: Iterator[dict[str, Any]], events: DeskEvents) -> Iterator[dict[str, Any]]:
+    """``records``, each also fed to ``events`` as it passes (one read of the vault)."""
+    for record in records:
+        events.feed((record,))
+        yield record
 
 
 def _no_senders(door: str) -> org.Epoch | None:
@@ -718,10 +833,11 @@ def _state_record(record: lifecycle.Record) -> dict[str, Any]:
 
 
 def _shown(
-    header: dict[str, Any], kind: str, length: int, head: bytes, content: bytes
+    header: dict[str, Any], kind: str, length: int, head: bytes, content: bytes, *, sha256: str
 ) -> dict[str, Any]:
     """What the index keeps of an acceptable item: time, place, text or
-    file name, the report it belongs to."""
+    file name, the report it belongs to; a file's SHA-256, and an image's
+    difference hash (what tells copies apart: :mod:`shoal.corroborate`)."""
     shown: dict[str, Any] = {"size": length}
     time = header.get("time")
     shown["time"] = time if isinstance(time, str) and len(time) <= 40 else None
@@ -741,13 +857,51 @@ def _shown(
             shown["text"] = f"[{length} bytes of text: too long to keep here; export it to read it]"
     else:
         shown["image"] = sniff_image(head)
+    if kind in FILE_KINDS or (kind == FORWARD and isinstance(name, str)):
+        shown.update(sha256=sha256, dhash=_dhash(head, length, content))
     return shown
+
+
+def _dhash(head: bytes, length: int, content: bytes) -> str | None:
+    """The difference hash of an image file (16 hex digits), as the
+    confined sanitizer finds it; None for any other file, and for an image
+    it refuses or that was too large to be held (over MAX_INPUT)."""
+    if sniff_image(head) is None or length > MAX_INPUT or len(content) != length:
+        return None
+    try:
+        return f"{sanitize_image(content).dhash:016x}"
+    except ImageRefused:
+        return None
 
 
 def _ffmpeg() -> str | None:
     """ffmpeg's absolute path, from this process's PATH (the worker has none)."""
     found = shutil.which("ffmpeg")
     return None if found is None else os.path.abspath(found)
+
+
+def _forwarded_from(header: dict[str, Any]) -> dict[str, Any]:
+    """What corroboration weighs of a forward (:mod:`._events`): the
+    compartment it came from, the independent sources the forwarding desk
+    found behind it, the reliability it graded the source, and when the
+    report says it happened (not when it was forwarded). The forwarding
+    handler signed all of it; it is still checked like any header field."""
+    original = header.get("original")
+    original = original if isinstance(original, dict) else {}
+    found: dict[str, Any] = {}
+    origin = header.get("from")
+    if isinstance(origin, str) and 0 < len(origin) <= 64:
+        found["origin"] = origin
+    corroboration = header.get("corroboration")
+    independent = corroboration.get("independent") if isinstance(corroboration, dict) else None
+    if type(independent) is int and 0 <= independent <= corroborate.MAX_DECLARED:
+        found["declared"] = independent
+    if original.get("reliability") in RELIABILITY:
+        found["vouched"] = original["reliability"]
+    # When the report says it happened: never the moment it was forwarded.
+    time = original.get("time")
+    found["time"] = time if isinstance(time, str) and len(time) <= 40 else None
+    return found
 
 
 def _provenance(header: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import shutil
 import sys
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -591,6 +592,40 @@ def audit_export(folder: Path, passphrase_file: Path | None, target: Path) -> No
                 written += 1
                 after = index
     click.echo(f"{written} audit entries written to {target}.")
+
+
+@desk.command("forwards-export")
+@dir_option
+@click.argument("target", type=click.Path(file_okay=False, path_type=Path))
+def forwards_export(folder: Path, target: Path) -> None:
+    """Write the forwarded items this desk holds (ciphertext, as synced)
+    into TARGET, one file per item named by its id, for command
+    (`shoal command events`).
+
+    Forwards are sealed to command's reading identity too: nothing is
+    decrypted here, so no passphrase is asked for."""
+    layout = Layout(folder)
+    load_config(layout)  # refuses a folder that is not an enrolled desk
+    trusted.make_private_dir(target)
+    written = failed = 0
+    for meta in sorted(load_index(layout).items, key=lambda i: i.seq):
+        if meta.direction != "forwarded":
+            continue
+        try:
+            with (
+                layout.item_path(meta.item_id).open("rb") as src,
+                trusted.PendingFile(target) as pending,
+            ):
+                shutil.copyfileobj(src, pending.file)
+                pending.commit(target / f"{meta.item_id}.age")
+        except OSError as exc:
+            failed += 1
+            click.echo(f"skipped: item {meta.item_id}: {exc.strerror or 'unreadable'}", err=True)
+            continue
+        written += 1
+    click.echo(f"{written} forwarded item(s) written to {target}.")
+    if failed:
+        raise DeskError(f"{failed} forwarded item(s) not exported")
 
 
 @desk.command("audit-compare")

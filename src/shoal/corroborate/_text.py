@@ -1,0 +1,133 @@
+# ruff: noqa: RUF001, RUF002, RUF003 (Cyrillic letters are the point of this module)
+"""How alike two reports' words are, whatever language they were written in.
+
+Reports about one event arrive in Ukrainian, Russian and English, typed
+fast, with names spelt three ways (Харків, Харьков, Kharkiv). So words are
+compared by their letters, not by a dictionary: each text is folded to
+plain Latin letters (Cyrillic transliterated by one table that gives
+Ukrainian and Russian spellings of a name the same letters, and English
+spellings of the same name too: "kh" and "х" both become "h", "y", "и",
+"і", "ї" and "ы" all "i"), cut into overlapping three-letter pieces inside
+each word (shingles, so "Херсоні" and "Херсон" still share most of
+theirs), and two texts are as alike as the share of pieces they have in
+common (Jaccard). Numbers are kept whole: a time, a count or a vehicle
+number is what two witnesses most often share.
+
+Finding alike texts among 100,000 without comparing every pair uses a
+sketch of each set (one-permutation MinHash, :func:`sketch`): one hash
+per piece, kept as the least value in each of :data:`BINS` bins. Texts
+whose sketches agree on every bin of one band of :data:`ROWS` bins are
+candidates, compared exactly; a pair as alike as :data:`ALIKE` is found
+with probability about 0.92, a pair of copies (:data:`COPY`) with 0.9999,
+and two unrelated texts (0.1 alike, as words of one language are) with
+0.004: at 100,000 reports, a few hundred to compare exactly.
+Textbook MinHash needs one hash per piece *per bin* (160 times the
+work); one permutation needs one. Pure.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zlib
+from collections.abc import Iterable
+
+#: Jaccard of pieces from which two texts are one text repeated: a copy,
+#: a forward of a forward, a message pasted with a word changed.
+COPY = 0.7
+#: Jaccard from which two texts with nothing else in common (no time or
+#: place to compare) are taken to tell of one event.
+ALIKE = 0.5
+#: Jaccard from which two texts close in time and place are taken to tell
+#: of one event: there the place and time already speak, and the words
+#: only need to be about the same thing. Measured on bench/corroboration.py.
+NEAR = 0.1
+
+BINS = 200
+ROWS = 5
+BANDS = BINS // ROWS
+
+_CYRILLIC = {
+    "а": "a", "б": "b", "в": "v", "г": "g", "ґ": "g", "д": "d", "е": "e", "є": "e",
+    "ё": "e", "э": "e", "ж": "zh", "з": "z", "и": "i", "і": "i", "ї": "i", "ы": "i",
+    "й": "i", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r",
+    "с": "s", "т": "t", "у": "u", "ф": "f", "х": "h", "ц": "ts", "ч": "ch", "ш": "sh",
+    "щ": "sch", "ь": "", "ъ": "", "ю": "iu", "я": "ia", "'": "", "ʼ": "", "’": "",
+}  # fmt: skip
+#: One table: Cyrillic to Latin, and combining marks (U+0300 to U+036F) dropped.
+_TABLE = str.maketrans({**_CYRILLIC, **{chr(c): None for c in range(0x300, 0x370)}})
+#: Latin spellings folded as the transliteration folds them.
+_LATIN = (("kh", "h"), ("y", "i"), ("j", "i"), ("w", "v"), ("ck", "k"))
+_WORD = re.compile(r"[^\W_]+")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def fold(text: str) -> str:
+    """``text`` as plain lowercase Latin letters, digits and spaces."""
+    # Decomposed first, so accents and the marks of "й", "ї", "ё" are
+    # separate characters the table drops, leaving "и", "і", "е" to map.
+    latin = unicodedata.normalize("NFKD", text.casefold()).translate(_TABLE)
+    for spelt, folded in _LATIN:
+        latin = latin.replace(spelt, folded)
+    return " ".join(_WORD.findall(latin))
+
+
+def pieces(text: str) -> frozenset[int]:
+    """The text's shingles, each as a 32-bit hash: three-letter pieces of
+    each word (with its edges), and each number whole."""
+    found: set[int] = set()
+    for word in fold(text).split():
+        if _DIGITS.fullmatch(word):
+            found.add(zlib.crc32(b"#" + word.encode()))
+            continue
+        padded = f" {word} ".encode()
+        found.update(zlib.crc32(padded[i : i + 3]) for i in range(len(padded) - 2))
+    return frozenset(found)
+
+
+def jaccard(a: frozenset[int], b: frozenset[int]) -> float:
+    if not a or not b:
+        return 0.0
+    common = len(a & b)
+    return common / (len(a) + len(b) - common)
+
+
+def sketch(shingles: Iterable[int]) -> tuple[int, ...]:
+    """The one-permutation MinHash of a set of pieces: the least hash in
+    each of BINS bins, with each empty bin borrowing from the next full one
+    (densification, so that two short texts do not agree on emptiness).
+    Empty for an empty set."""
+    least: list[int | None] = [None] * BINS
+    for h in shingles:
+        # The hash is mixed first: crc32's low bits alone would sort
+        # pieces into bins by their last letters.
+        mixed = (h * 0x9E3779B1) & 0xFFFFFFFF
+        b, value = mixed % BINS, mixed // BINS
+        held = least[b]
+        if held is None or value < held:
+            least[b] = value
+    if all(v is None for v in least):
+        return ()
+    out = [0] * BINS
+    # Walked backwards twice round, so each empty bin meets the next full
+    # one (and how far it is, which keeps borrowed values apart).
+    borrowed, step = 0, 0
+    for b in reversed(range(2 * BINS)):
+        held = least[b % BINS]
+        if held is not None:
+            borrowed, step = held, 0
+        else:
+            step += 1
+        if b < BINS:
+            out[b] = borrowed * 64 + step
+    return tuple(out)
+
+
+def bands(signature: tuple[int, ...]) -> list[int]:
+    """The LSH keys of a sketch: one hash per band of its values.
+
+    A band's rows are bins far apart (every BANDS-th): a short text leaves
+    most bins empty, and neighbouring bins then borrow one value, so a band
+    of neighbours would be one value, not ROWS. (A tuple of ints hashes the
+    same in every process.)"""
+    return [hash((b, *signature[b::BANDS])) for b in range(BANDS)] if signature else []
