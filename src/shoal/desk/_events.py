@@ -15,7 +15,9 @@ What is a report here:
   id), its source the member's thread, verified if every item was signed
   by the key recorded at vetting;
 * a web contact's message or file: each item alone, never verified (the
-  server vouches for it), with no time or place (the server keeps the day);
+  server vouches for it), with no place and no time: the time its header
+  holds is when the server received it, not when anything happened, and a
+  copy passed on a day later must still meet its original;
 * a forward from another compartment: verified if its forwarding
   handler's signature checks, its source that compartment, standing for
   as many independent sources as the forwarding desk found (``declared``).
@@ -41,6 +43,8 @@ from ._verdict import REPORT, REPORT_FILE, Standing
 #: Item kinds that make reports.
 REPORT_KINDS = frozenset({REPORT, REPORT_FILE, "message", "file", "forward"})
 ORDERS = ("newest", "corroborated", "contested")
+#: Kinds whose time is the sender's word of when it happened.
+_TIMED = frozenset({REPORT, REPORT_FILE, "forward"})
 _SIGNED = Standing.SIGNED.value
 
 
@@ -142,10 +146,7 @@ def build_report(records: Sequence[Mapping[str, Any]], compartment: str) -> Repo
         source=None if forwarded else first.get("contact"),
         verified=all(r.get("standing") == _SIGNED for r in records),
         compartment=str(first.get("origin") or "?") if forwarded else compartment,
-        time=next(
-            (t for t in (corroborate.instant(r.get("time")) for r in records) if t is not None),
-            None,
-        ),
+        time=_when(records),
         spot=spot,
         text="\n".join(texts),
         sha256=tuple(str(r["sha256"]) for r in records if r.get("sha256")),
@@ -156,8 +157,6 @@ def build_report(records: Sequence[Mapping[str, Any]], compartment: str) -> Repo
 
 #: The index's rows of these item ids (those it has).
 Rows = Callable[[Sequence[str]], list[ItemRow]]
-#: A contact's source reliability, as the handler graded it (or None).
-Reliability = Callable[[str], "str | None"]
 
 
 class DeskEvents:
@@ -176,13 +175,23 @@ class DeskEvents:
         self._grouping: Grouping | None = None
         #: Reports whose records changed since they were built.
         self._stale: set[str] = set()
+        #: The handler's grades, as their records say: items' credibility
+        #: and contacts' reliability (read here so that sorting thousands
+        #: of events never asks the index).
+        self._credibility: dict[str, str] = {}
+        self._reliability: dict[str, str] = {}
 
     def feed(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Take the item records among ``records`` (others are ignored)."""
         with self._mutex:
             for record in records:
-                if record.get("t") == "hashes":
+                kind = record.get("t")
+                if kind == "hashes":
                     self._hashes(record)
+                elif kind == "credibility":
+                    self._credibility[str(record["item"])] = str(record["grade"])
+                elif kind == "reliability":
+                    self._reliability[str(record["contact"])] = str(record["grade"])
                 if record.get("t") not in ("item", "reopened"):
                     continue
                 item_id = str(record.get("id"))
@@ -242,54 +251,85 @@ class DeskEvents:
         self,
         rows: Rows,
         *,
-        reliability: Reliability,
         filters: EventFilters = EventFilters(),
         order: str = "newest",
         limit: int = 100,
     ) -> list[EventView]:
-        """The events, filtered and in ``order`` (one of :data:`ORDERS`)."""
+        """The events, filtered and in ``order`` (one of :data:`ORDERS`).
+
+        Narrowed and sorted on what the records hold, then only the events
+        shown are read from the index: at 100,000 reports a page must not
+        ask the index for every one of them."""
         if order not in ORDERS:
             raise ValueError(f"the order is one of {', '.join(ORDERS)}")
         needle = corroborate.fold(filters.text) if filters.text.strip() else ""
         with self._mutex:
             grouping = self.grouped()
-            found = [
-                view
-                for event in grouping.events()
-                if len(event.reports) >= filters.min_reports
-                and _kept(view := self._view(event, rows, reliability), filters, needle)
-            ]
-        if order == "contested":
-            found = [v for v in found if v.contested]
-        found.sort(key=lambda v: (v.latest, v.key), reverse=True)
-        if order == "corroborated":
-            found.sort(key=lambda v: (v.independence.independent, len(v.reports)), reverse=True)
-        return found[:limit]
+            found = []
+            for event in grouping.events():
+                if len(event.reports) < filters.min_reports:
+                    continue
+                records = [rec for r in event.reports for rec in self._records[r.key].values()]
+                if not _kept(event, records, filters, needle):
+                    continue
+                latest = max(str(rec.get("time") or rec.get("day") or "") for rec in records)
+                found.append((event, latest))
+            weighed = order != "newest" or filters.min_independent > 0
+            if weighed:
+                found = [
+                    (event, latest)
+                    for event, latest in found
+                    if self._weight(event)[0] >= filters.min_independent
+                    and (order != "contested" or self._weight(event)[1])
+                ]
+            found.sort(key=lambda entry: (entry[1], entry[0].key), reverse=True)
+            if order == "corroborated":
+                found.sort(
+                    key=lambda entry: (self._weight(entry[0])[0], len(entry[0].reports)),
+                    reverse=True,
+                )
+            return [self._view(event, rows) for event, _ in found[:limit]]
 
-    def event(self, key: str, rows: Rows, *, reliability: Reliability) -> EventView | None:
+    def event(self, key: str, rows: Rows) -> EventView | None:
         """The event of the report ``key`` (or of the item ``key``)."""
         with self._mutex:
             grouping = self.grouped()
             key = self._key_of.get(key, key)
             if key not in grouping:
                 return None
-            return self._view(grouping.event(key), rows, reliability)
+            return self._view(grouping.event(key), rows)
 
-    def _view(self, event: corroborate.Event, rows: Rows, reliability: Reliability) -> EventView:
-        items = {r.key: tuple(rows(sorted(self._records[r.key]))) for r in event.reports}
+    def _weight(self, event: corroborate.Event) -> tuple[int, bool]:
+        """(independent sources, contested) of an event, from the records."""
+        found = corroborate.independence(event.reports, self._source_grade)
+        return found.independent, corroborate.contested(self._grades(event))
 
-        def graded(report: Report) -> str | None:
-            if report.forwarded:  # what the forwarding desk graded its source
-                vouched = next(iter(self._records[report.key].values())).get("vouched")
-                return vouched if isinstance(vouched, str) else None
-            return None if report.source is None else reliability(report.source)
+    def _source_grade(self, report: Report) -> str | None:
+        """The reliability behind a report: its contact's as the handler
+        graded it; a forward's as the forwarding desk graded its source."""
+        if report.forwarded:
+            vouched = next(iter(self._records[report.key].values())).get("vouched")
+            return vouched if isinstance(vouched, str) else None
+        return None if report.source is None else self._reliability.get(report.source)
 
-        found = corroborate.independence(event.reports, graded)
-        # The handler's credibility of a report: of its first item graded.
-        grades = [
-            next((i.credibility for i in items[r.key] if i.credibility), None)
+    def _grades(self, event: corroborate.Event) -> list[str | None]:
+        """The handler's credibility of each report: of its first item graded."""
+        return [
+            next(
+                (
+                    self._credibility[i]
+                    for i in sorted(self._records[r.key])
+                    if i in self._credibility
+                ),
+                None,
+            )
             for r in event.reports
         ]
+
+    def _view(self, event: corroborate.Event, rows: Rows) -> EventView:
+        items = {r.key: tuple(rows(sorted(self._records[r.key]))) for r in event.reports}
+        found = corroborate.independence(event.reports, self._source_grade)
+        grades = self._grades(event)
         views = tuple(
             ReportView(r, items[r.key], r.key in found.repeats)
             for r in event.reports
@@ -307,6 +347,21 @@ class DeskEvents:
         )
 
 
+def _when(records: Sequence[Mapping[str, Any]]) -> float | None:
+    """When a report says it happened: a member's report by its text's
+    time (its files' as a fallback), a forward by its original's (the
+    desk keeps that as its time); never a time the server wrote."""
+    ranked = sorted(records, key=lambda r: r.get("kind") != REPORT)
+    return next(
+        (
+            t
+            for t in (corroborate.instant(r.get("time")) for r in ranked if r.get("kind") in _TIMED)
+            if t is not None
+        ),
+        None,
+    )
+
+
 def _reportable(record: Mapping[str, Any]) -> bool:
     return (
         record.get("kind") in REPORT_KINDS
@@ -316,14 +371,15 @@ def _reportable(record: Mapping[str, Any]) -> bool:
     )
 
 
-def _kept(view: EventView, filters: EventFilters, needle: str) -> bool:
-    days = [item.day for report in view.reports for item in report.items]
+def _kept(
+    event: corroborate.Event, records: list[dict[str, Any]], filters: EventFilters, needle: str
+) -> bool:
+    days = [str(rec.get("day") or "") for rec in records]
     checks = (
         bool(days),
         not filters.since or max(days, default="") >= filters.since,
         not filters.until or min(days, default="") <= filters.until,
-        view.independence.independent >= filters.min_independent,
-        not filters.placed or view.spot is not None,
-        not needle or any(needle in corroborate.fold(r.report.text) for r in view.reports),
+        not filters.placed or any(r.spot is not None for r in event.reports),
+        not needle or any(needle in corroborate.fold(r.text) for r in event.reports),
     )
     return all(checks)

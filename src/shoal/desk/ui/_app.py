@@ -23,7 +23,7 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -56,6 +56,7 @@ from .._state import Layout
 from .._verdict import REPORT, REPORT_FILE
 from .._workbench import Workbench
 from ..errors import DeskError
+from ._events_pages import EventPages
 from ._guard import FORM_FIELD, Tokens
 
 PAGE = 50
@@ -219,6 +220,10 @@ class _UI:
 
     def back(self, path: str) -> RedirectResponse:
         return RedirectResponse(path, status_code=303)
+
+    async def shown(self, workbench: Workbench, rows: Sequence[ItemRow]) -> list[Shown]:
+        """Items as the conversation shows them, files under their report."""
+        return _grouped([await _shown(self.desk, workbench, row) for row in rows])
 
     async def form(self, request: Request) -> dict[str, str]:
         data = await request.form()
@@ -529,6 +534,7 @@ class _UI:
 
     def app(self) -> Starlette:
         static = str(resources.files("shoal.desk.ui") / "static")
+        events = EventPages(self)
         routes = [
             Route("/", self.unlocked(self.inbox)),
             Route("/unlock", self.unlock, methods=["POST"]),
@@ -536,6 +542,10 @@ class _UI:
             Route("/search", self.unlocked(self.search)),
             Route("/forwards", self.unlocked(self.forwards)),
             Route("/about", self.unlocked(self.about)),
+            Route("/events", self.unlocked(events.index)),
+            Route("/events/settings", self.unlocked(events.regroup), methods=["POST"]),
+            Route("/events/{key}", self.unlocked(events.show)),
+            Route("/events/{key}/export", self.unlocked(events.export), methods=["POST"]),
             Route("/favicon.ico", self.no_icon),
             Route("/sync", self.unlocked(self.sync), methods=["POST"]),
             Route("/sync/status", self.sync_status),
