@@ -721,7 +721,6 @@ class Workbench:
         """Reports grouped into events (:mod:`._events`), filtered, in ``order``."""
         return self._events.events(
             self._rows,
-            reliability=self._reliability,
             filters=filters or EventFilters(),
             order=order,
             limit=limit,
@@ -729,7 +728,7 @@ class Workbench:
 
     def event(self, key: str) -> EventView | None:
         """The event of a report or item key; None if it is in none."""
-        return self._events.event(key, self._rows, reliability=self._reliability)
+        return self._events.event(key, self._rows)
 
     def export_event(self, key: str, target: Path) -> Path:
         """An event's reports, their files, what confirms or repeats what,
@@ -742,11 +741,6 @@ class Workbench:
     def _rows(self, item_ids: Sequence[str]) -> list[ItemRow]:
         with self.lock:
             return [row for i in item_ids if (row := self.library.item(i)) is not None]
-
-    def _reliability(self, contact_id: str) -> str | None:
-        with self.lock:
-            found = self.library.contact(contact_id)
-        return None if found is None else found.reliability
 
 
 EpochOf = Callable[[str], "org.Epoch | None"]
