@@ -133,16 +133,17 @@ class Grouping:
         """Group ``reports`` from scratch."""
         grouping = cls(settings)
         for report in reports:
-            grouping._place(report)
+            grouping.add(report)
         return grouping
 
     def place(self, report: Report) -> Event:
         """Add ``report`` (a report already placed under its key is placed
         again only if it changed: it is removed first) and return its event."""
-        self._place(report)
+        self.add(report)
         return self.event(report.key)
 
-    def _place(self, report: Report) -> None:
+    def add(self, report: Report) -> None:
+        """:meth:`place`, without making its event (grouping many at once)."""
         held = self._reports.get(report.key)
         if held is not None:
             if held == report:

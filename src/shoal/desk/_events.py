@@ -179,6 +179,7 @@ class DeskEvents:
         #: and contacts' reliability (read here so that sorting thousands
         #: of events never asks the index).
         self._credibility: dict[str, str] = {}
+        self._closed = False
         self._reliability: dict[str, str] = {}
 
     def feed(self, records: Iterable[Mapping[str, Any]]) -> None:
@@ -225,12 +226,22 @@ class DeskEvents:
         with self._mutex:
             return self._key_of.get(item_id)
 
+    def close(self) -> None:
+        """Drop every report (at lock); a grouping under way stops soon."""
+        self._closed = True
+        with self._mutex:
+            self._records.clear()
+            self._reports.clear()
+            self._grouping = None
+
     def grouped(self) -> Grouping:
         """The grouping, brought up to date: new reports placed, and all
         grouped again if a report already placed changed."""
         with self._mutex:
             changed = {k for k in self._stale if k in self._reports}
             for key in self._stale:
+                if self._closed:
+                    break
                 records = list(self._records[key].values())
                 if records:
                     self._reports[key] = build_report(records, self.compartment)
@@ -240,11 +251,13 @@ class DeskEvents:
             fresh = self._stale - changed
             self._stale = set()
             if self._grouping is None or changed:
-                self._grouping = Grouping.of(self._reports.values(), self.settings)
-            else:
-                for key in sorted(fresh):
-                    if key in self._reports:
-                        self._grouping.place(self._reports[key])
+                self._grouping = Grouping(self.settings)
+                fresh = set(self._reports)
+            for key in sorted(fresh):
+                if self._closed:
+                    break
+                if key in self._reports:
+                    self._grouping.add(self._reports[key])
             return self._grouping
 
     def events(

@@ -172,15 +172,20 @@ class Workbench:
 
     def _index_in_background(self) -> None:
         """Build the full-text index after unlock, a slice at a time, so the
-        inbox opens at once and requests get the lock between slices."""
-        library = self.library
+        inbox opens at once and requests get the lock between slices; then
+        group the reports into events (seconds at 100,000), so the events
+        page finds them grouped. Locking stops both."""
+        library, events = self.library, self._events
 
         def build() -> None:
             while True:
                 with self.lock:
-                    if self._closed or library is not self.library or library.index_search():
+                    if self._closed or library is not self.library:
                         return
+                    if library.index_search():
+                        break
                 time.sleep(0.002)
+            events.grouped()
 
         threading.Thread(target=build, name="desk-search-index", daemon=True).start()
 
@@ -202,6 +207,7 @@ class Workbench:
         with self.lock:
             self._closed = True
             self.library.close()
+        self._events.close()
 
     @contextlib.contextmanager
     def _api(self) -> Iterator[HandlerAPI]:
