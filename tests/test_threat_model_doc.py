@@ -28,6 +28,7 @@ ADVERSARIES = [
     "captured member",
     "captured handler laptop",
     "infiltrator among handlers",
+    "planted report",
     "malicious file",
     "flood",
 ]
