@@ -359,7 +359,7 @@ def test_regrouping_with_a_narrower_window_splits_the_event(handler: Handler, sc
     page = handler.page
     handler.go("/events")
     settings = page.locator("#event-settings")
-    assert settings.get_by_label("Time window").input_value() == "6"
+    assert settings.get_by_label("Time window").input_value() == "3"
     assert settings.get_by_label("Distance").input_value() == "2"
     settings.get_by_label("Time window").fill("0.05")
     handler.press(settings.get_by_role("button", name="Group again"))
@@ -374,5 +374,5 @@ def test_regrouping_with_a_narrower_window_splits_the_event(handler: Handler, sc
     settings.get_by_label("Time window").fill("0")
     handler.press(settings.get_by_role("button", name="Group again"))
     assert handler.notice() == "the time window is between 1 minute and 30 days"
-    settings.get_by_label("Time window").fill("6")
+    settings.get_by_label("Time window").fill("3")
     handler.press(settings.get_by_role("button", name="Group again"))

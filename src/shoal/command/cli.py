@@ -327,14 +327,14 @@ def audit_heads(
 @click.option(
     "--window-hours",
     type=click.FloatRange(1 / 60, 30 * 24),
-    default=6.0,
+    default=corroborate.Settings().window_s / 3600,
     show_default=True,
     help="Reports this close in time can tell of one event.",
 )
 @click.option(
     "--distance-km",
     type=click.FloatRange(0.01, 500),
-    default=2.0,
+    default=corroborate.Settings().distance_m / 1000,
     show_default=True,
     help="Reports this close in place (beyond their grid cells) can tell of one event.",
 )

@@ -1,9 +1,13 @@
 """Reports grouped into events: an index that places each new report at once.
 
-Two reports are *linked* when they tell of one event (:func:`linked`);
-an event is a set of reports joined by links (connected components,
-kept by union-find), so the order reports arrive in does not change the
-events, and placing one report never needs the others regrouped.
+Two reports are *linked* when they surely tell of one event
+(:func:`linked`: one picture, or close in time and place and a little
+alike in words); linked reports are one strong group (union-find). A
+report that gives no time or no place cannot be sure of anything: it
+joins the one report it is most alike (:func:`alike`), and so that
+report's event, never two events. An event is a strong group and the
+reports whose best matches lead into it. Placing one report never needs
+the others regrouped.
 
 Comparing a new report with each of 100,000 would cost a second in
 Python; the index finds the few worth comparing (:meth:`Grouping._candidates`):
@@ -29,12 +33,14 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 
-from ._report import METRES_PER_DEGREE, Report, Settings, Spot
-from ._text import ALIKE, NEAR, bands, jaccard
+from ._report import EARTH_RADIUS_M, METRES_PER_DEGREE, Report, Settings, Spot
+from ._text import ALIKE, NEAR, NEAR_ALONE, bands, jaccard
 
 #: Bits two difference hashes of one picture may differ by (re-encoding,
 #: resizing and light cropping move a few; unrelated pictures ~32 of 64).
 NEAR_PICTURE = 6
+#: Metres per degree on the sphere of :meth:`Spot.distance_m`.
+_SPHERE_DEGREE = EARTH_RADIUS_M * math.pi / 180
 #: Levels of space cells, each 4 times as wide as the one before.
 _LEVELS = 8
 #: Cells looked at around a place at most, before reading its window whole.
@@ -71,30 +77,63 @@ def same_picture(a: Report, b: Report) -> bool:
     return any((x ^ y).bit_count() <= NEAR_PICTURE for x in a.dhash for y in b.dhash)
 
 
+def anchored(report: Report) -> bool:
+    """Whether a report gives both a time and a place."""
+    return report.time is not None and report.spot is not None
+
+
 def linked(a: Report, b: Report, settings: Settings) -> bool:
-    """Whether ``a`` and ``b`` tell of one event.
+    """Whether ``a`` and ``b`` surely tell of one event.
 
     One picture or file links them whenever each was sent: a photograph
     sent again a week later is the same origin repeated, and showing it
-    beside the first is the point. Otherwise times and places given must
-    be close, and the words alike: a little (NEAR) when both time and
-    place are given and close, as much as ALIKE when either is missing.
-    A report of pictures only, close in both time and place, is linked too:
-    time and place are all it tells.
+    beside the first is the point. Otherwise both must give a time and a
+    place, close, and their words be a little alike (NEAR): there time and
+    place already speak. A report of pictures only, close in both, is
+    linked too: time and place are all it tells.
     """
     if same_picture(a, b):
         return True
-    when = close_in_time(a, b, settings)
-    if when is False:
+    if not (anchored(a) and anchored(b)):
         return False
-    where = close_in_place(a, b, settings)
-    if where is False:
+    if not (close_in_time(a, b, settings) and close_in_place(a, b, settings)):
         return False
-    if when and where:
-        if not a.shingles or not b.shingles:
-            return True
-        return jaccard(a.shingles, b.shingles) >= NEAR
-    return jaccard(a.shingles, b.shingles) >= ALIKE
+    if not a.shingles or not b.shingles:
+        return True
+    found = jaccard(a.shingles, b.shingles)
+    if a.numbers and b.numbers:
+        # Both give numbers: one in common is a fact shared; none at all
+        # (a vehicle 3856, a vehicle 5901) takes words much more alike.
+        return found >= (NEAR if not a.numbers.isdisjoint(b.numbers) else ALIKE)
+    return found >= NEAR_ALONE
+
+
+def alike(a: Report, b: Report, settings: Settings) -> float:
+    """How alike the words of ``a`` and ``b`` are, when one of them gives
+    no time or no place (0 if not as alike as ALIKE, or if the times or
+    places both give are far apart).
+
+    Such a report joins the one event it is most alike (:class:`Grouping`):
+    never two. It says too little to bridge events, and a short message
+    with no time is alike many; joined by every one, it would make one
+    event of everything of its kind."""
+    if close_in_time(a, b, settings) is False or close_in_place(a, b, settings) is False:
+        return 0.0
+    if a.numbers and b.numbers and a.numbers.isdisjoint(b.numbers):
+        return 0.0  # "30 of them" is not "18 of them", however alike the rest
+    if not _same_hours(a.clock, b.clock, settings.window_s):
+        return 0.0  # "at 03:40" is not "at 14:12"
+    found = jaccard(a.shingles, b.shingles)
+    return found if found >= ALIKE else 0.0
+
+
+def _same_hours(a: frozenset[int], b: frozenset[int], window_s: float) -> bool:
+    """Whether two texts' times of day (minutes) can be one moment: some
+    pair within the window, round the clock; true if either gives none."""
+    if not (a and b):
+        return True
+    window = window_s / 60
+    return any(min(abs(x - y), 1440 - abs(x - y)) <= window for x in a for y in b)
 
 
 @dataclass(frozen=True)
@@ -113,6 +152,10 @@ class Grouping:
         self._reports: dict[str, Report] = {}
         self._parent: dict[str, str] = {}
         self._members: dict[str, list[str]] = {}
+        #: A report alone, with no time or no place: its best match, and
+        #: back from each match to those that chose it.
+        self._best: dict[str, tuple[float, str]] = {}
+        self._pointed: dict[str, set[str]] = {}
         self._buckets: dict[Hashable, list[str]] = {}
         self._by_cell: dict[tuple[int, int, int, int], list[str]] = defaultdict(list)
         self._by_time: dict[tuple[int, int], list[str]] = defaultdict(list)
@@ -153,37 +196,99 @@ class Grouping:
         self._reports[key] = report
         self._parent[key] = key
         self._members[key] = [key]
-        keys = self._keys(report)
+        looks, filed = self._keys(report)
         reports, settings = self._reports, self.settings
-        for candidate in self._candidates(report, keys):
+        candidates = sorted(self._candidates(report, looks))
+        for candidate in candidates:
             if self._root(candidate) != self._root(key) and linked(
                 report, reports[candidate], settings
             ):
                 self._union(key, candidate)
-        self._index(report, keys)
+        for candidate in candidates:
+            other = reports[candidate]
+            if anchored(report) and anchored(other):
+                continue
+            similarity = alike(report, other, settings)
+            if similarity:
+                self._offer(key, candidate, similarity)
+                self._offer(candidate, key, similarity)
+        self._index(report, filed)
+
+    def _offer(self, weak: str, to: str, similarity: float) -> None:
+        """Make ``to`` the best match of ``weak`` if it is better than the
+        one it has: only a report alone in its strong group, with no time
+        or no place, takes a best match (:func:`alike`)."""
+        if anchored(self._reports[weak]) or len(self._members[self._root(weak)]) > 1:
+            return
+        held = self._best.get(weak)
+        if held is not None:
+            # The more alike wins; a tie goes to the smaller key, so the
+            # match is the same whatever order the reports came in.
+            if (-held[0], held[1]) <= (-similarity, to):
+                return
+            self._pointed[held[1]].discard(weak)
+        self._best[weak] = (similarity, to)
+        self._pointed.setdefault(to, set()).add(weak)
+
+    def _home(self, key: str) -> str:
+        """The strong group an event is named by: a report's own, or, for
+        a report alone with a best match, that match's home (a cycle of
+        best matches is named by its smallest member)."""
+        root = self._root(key)
+        seen: list[str] = []
+        while root in self._best and len(self._members[root]) == 1 and root not in seen:
+            seen.append(root)
+            root = self._root(self._best[root][1])
+        if root in seen:
+            return min(seen[seen.index(root) :])
+        return root
 
     def event(self, key: str) -> Event:
-        root = self._root(key)
-        members = sorted(self._members[root], key=_order(self._reports))
+        found = self._gather(self._home(key))
+        members = sorted(found, key=_order(self._reports))
         return Event(members[0], tuple(self._reports[m] for m in members))
 
     def events(self) -> Iterator[Event]:
-        for key in list(self._members):
-            yield self.event(key)
+        for root in list(self._members):
+            if self._home(root) == root:
+                yield self.event(root)
+
+    def _gather(self, home: str) -> list[str]:
+        """Every report of the event named by ``home``: its strong group and
+        the reports whose best matches lead into it."""
+        found = list(self._members[self._root(home)])
+        seen = set(found)
+        at = 0
+        while at < len(found):
+            for weak in sorted(self._pointed.get(found[at], ())):
+                if weak not in seen and len(self._members[self._root(weak)]) == 1:
+                    seen.add(weak)
+                    found.append(weak)
+            at += 1
+        return found
 
     # -- the index ----------------------------------------------------------
 
     @staticmethod
-    def _keys(report: Report) -> list[Hashable]:
-        """The buckets a report is found by, in one index: its files (their
-        digest), its pictures (a band of 16 bits each) and its words (a
-        band of the sketch each, as one hash: collisions only add a
-        candidate, which is compared anyway)."""
-        found: list[Hashable] = list(report.sha256)
+    def _keys(report: Report) -> tuple[list[Hashable], list[Hashable]]:
+        """The buckets a report looks in, and those it is filed in, in one
+        index: its files (their digest), its pictures (a band of 16 bits
+        each) and its words (a band of the sketch each, as one hash:
+        collisions only add a candidate, which is compared anyway).
+
+        Words alone link nothing between two reports that both give a time
+        and a place (:func:`linked`: those are found by place), so such a
+        report looks only among the words of reports without ("loose"):
+        in a corpus of alike reports, words would otherwise make every
+        report of a kind a candidate of every other."""
+        media: list[Hashable] = list(report.sha256)
         for h in report.dhash:
-            found.extend(("picture", b, (h >> (16 * b)) & 0xFFFF) for b in range(4))
-        found.extend(bands(report.signature))
-        return found
+            media.extend(("picture", b, (h >> (16 * b)) & 0xFFFF) for b in range(4))
+        words = bands(report.signature)
+        loose = [("loose", band) for band in words]
+        if anchored(report):
+            return [*media, *loose], [*media, *words]
+        return [*media, *words], [*media, *words, *loose]
 
     def _index(self, report: Report, keys: list[Hashable]) -> None:
         key, buckets = report.key, self._buckets
@@ -230,7 +335,10 @@ class Grouping:
         ``spot`` in the window: those in the cells the reach touches (the
         distance, this place's slack and the most a place of the level has)."""
         cell_m = self._cell_m(level)
-        reach = (self.settings.distance_m + spot.slack_m + cell_m / 4) / METRES_PER_DEGREE
+        # In degrees of the sphere close_in_place measures on, with 1% to
+        # spare: cells are cut in the grid's degrees (METRES_PER_DEGREE), a
+        # little longer, and a place at a cell's edge must not be missed.
+        reach = (self.settings.distance_m + spot.slack_m + cell_m / 4) * 1.01 / _SPHERE_DEGREE
         nearest_pole = min(abs(spot.lat) + reach, 89.0)
         lon_reach = reach / max(math.cos(math.radians(nearest_pole)), 0.01)
         degrees = cell_m / METRES_PER_DEGREE
@@ -281,6 +389,9 @@ class Grouping:
         ra, rb = self._root(a), self._root(b)
         if ra == rb:
             return
+        for root in (ra, rb):  # in a strong group now: no best match of its own
+            if len(self._members[root]) == 1 and root in self._best:
+                self._pointed[self._best.pop(root)[1]].discard(root)
         if len(self._members[ra]) < len(self._members[rb]):
             ra, rb = rb, ra
         self._parent[rb] = ra

@@ -31,8 +31,8 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 from ._grouping import same_picture
-from ._report import Report
-from ._text import COPY, jaccard
+from ._report import MAX_DECLARED, Report
+from ._text import CONTAINED, COPY, contained, jaccard
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,15 @@ Reliability = Callable[[Report], "str | None"]
 
 def copies(a: Report, b: Report) -> bool:
     """Whether ``a`` and ``b`` are one origin: a shared file or picture,
-    or words repeated (near-identical text)."""
+    or words repeated: near-identical, or one text (almost) whole inside
+    the other ("Fwd: ..." with a line of one's own). A witness whose few
+    words another's report happens to contain counts once with it: the
+    cautious side, since a copy counted twice is what a plant needs."""
     if same_picture(a, b):
         return True
-    return bool(a.shingles and b.shingles) and jaccard(a.shingles, b.shingles) >= COPY
+    return bool(a.shingles and b.shingles) and (
+        jaccard(a.shingles, b.shingles) >= COPY or contained(a.shingles, b.shingles) >= CONTAINED
+    )
 
 
 class _Sets:
@@ -98,15 +103,17 @@ def independence(reports: Sequence[Report], reliability: Reliability) -> Indepen
         local = [r for r in own if not r.forwarded]
         local_sources.update(_who(r) for r in local)
         counted = tuple(_lowest(reliability(r) for r in g) for g in _groups(local, origins))
-        forwards = [r for r in own if r.forwarded]
+        # A forward counts only if its forwarding handler's signature was
+        # verified: anyone can write "3 independent sources" in a header.
+        forwards = [r for r in own if r.forwarded and r.verified]
         if forwards:
             forward = max(forwards, key=lambda r: r.declared or 0)
-            declared = forward.declared or 0
+            declared = min(max(forward.declared or 0, 0), MAX_DECLARED)
             forwarding[compartment] = declared
             if declared > len(counted):
                 # As many as its desk found; their grades are the desk's
                 # to know: the forward's own source reliability for one.
-                counted = (reliability(forward), *(None,) * (declared - 1))
+                counted = (_grade(reliability(forward)), *(None,) * (declared - 1))
         if len(counted) > len(best):
             best = counted
     sources = len(local_sources) + len(forwarding)
@@ -176,9 +183,14 @@ def _groups(local: Sequence[Report], origins: _Sets) -> list[list[Report]]:
 _ORDER = "ABCDEF"
 
 
+def _grade(value: str | None) -> str | None:
+    """A reliability grade, or None for anything else."""
+    return value if value is not None and len(value) == 1 and value in _ORDER else None
+
+
 def _lowest(grades: Iterable[str | None]) -> str | None:
     """The least reliable of a group's graded sources; None if none is graded."""
-    found = [g for g in grades if g is not None and g in _ORDER]
+    found = [g for g in map(_grade, grades) if g is not None]
     return max(found, key=_ORDER.index) if found else None
 
 

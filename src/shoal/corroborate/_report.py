@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ._text import pieces, sketch
+from ._text import clock, numbers, pieces, sketch
 
 #: Metres per degree of latitude (mean), as the field client's grid uses.
 METRES_PER_DEGREE = 111_320.0
@@ -66,7 +66,7 @@ class Settings:
     """How close in time and place two reports must be to tell of one event.
     The handler sets both: a shelling lasts hours, a convoy passes in minutes."""
 
-    window_s: float = 6 * 3600
+    window_s: float = 3 * 3600
     distance_m: float = 2000
 
     def __post_init__(self) -> None:
@@ -100,11 +100,15 @@ class Report:
     declared: int | None = None
     shingles: frozenset[int] = field(init=False, repr=False, compare=False)
     signature: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    numbers: frozenset[str] = field(init=False, repr=False, compare=False)
+    clock: frozenset[int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         shingles = pieces(self.text)
         object.__setattr__(self, "shingles", shingles)
         object.__setattr__(self, "signature", sketch(shingles))
+        object.__setattr__(self, "numbers", numbers(self.text))
+        object.__setattr__(self, "clock", clock(self.text))
 
     @property
     def forwarded(self) -> bool:

@@ -1,0 +1,144 @@
+# ruff: noqa: RUF001 (Cyrillic letters are the point of these tests)
+"""How alike two reports' words are across Ukrainian, Russian and English.
+
+Checks the folding to Latin letters (a name spelt three ways gives mostly
+the same pieces), the pieces themselves (three-letter pieces inside words,
+numbers whole) and Jaccard, with Hypothesis properties over mixed-script
+text.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shoal.corroborate import fold, jaccard, pieces
+from shoal.corroborate._text import ALIKE, COPY, NEAR, NEAR_ALONE
+
+_LETTERS = "абвгґдеєёжзиіїйклмнопрстуфхцчшщьъыэюяabcdefghijklmnopqrstuvwxyz"
+words = st.text(alphabet=_LETTERS, min_size=1, max_size=12)
+texts = st.lists(st.one_of(words, st.integers(0, 99999).map(str)), min_size=0, max_size=12).map(
+    " ".join
+)
+PROPERTY = settings(max_examples=150, deadline=None)
+
+
+def share(a: str, b: str) -> float:
+    """The share of ``a``'s pieces that ``b`` has too."""
+    pa = pieces(a)
+    return len(pa & pieces(b)) / len(pa)
+
+
+def test_kharkiv_in_ukrainian_and_english_fold_to_one_spelling() -> None:
+    assert fold("Харків") == fold("Kharkiv") == fold("KHARKIV") == "harkiv"
+
+
+def test_kharkiv_in_russian_shares_half_its_pieces_with_the_other_two() -> None:
+    # "harkov" against "harkiv": " ha", "har", "ark" of six pieces each.
+    assert share("Харьков", "Харків") >= 0.5
+    assert share("Харьков", "Kharkiv") >= 0.5
+
+
+def test_an_inflected_name_keeps_most_of_its_pieces() -> None:
+    assert share("Херсон", "Херсоні") > 0.8
+    assert share("Kherson", "Херсоні") > 0.8
+
+
+@pytest.mark.parametrize(
+    ("ukrainian", "russian_or_english"),
+    [
+        ("и", "ы"),
+        ("і", "y"),
+        ("ї", "i"),
+        ("й", "j"),
+        ("х", "kh"),
+        ("є", "э"),
+        ("ґ", "г"),
+        ("мʼясо", "м'ясо"),
+        ("м’ясо", "мясо"),
+        ("Kyiv", "Київ"),
+        ("Львів", "Lviv"),
+    ],
+)
+def test_letters_the_languages_spell_differently_fold_alike(
+    ukrainian: str, russian_or_english: str
+) -> None:
+    assert fold(ukrainian) == fold(russian_or_english)
+
+
+@pytest.mark.parametrize(
+    ("cyrillic", "latin"), [("Луганськ", "Luhansk"), ("Чернігів", "Chernihiv")]
+)
+def test_ukrainian_names_as_english_spells_them_fold_alike(cyrillic: str, latin: str) -> None:
+    assert fold(cyrillic) == fold(latin)
+
+
+def test_case_punctuation_and_accents_do_not_matter() -> None:
+    assert fold("  ВИБУХ!!! біля   мосту, — café…") == "vibuh bilia mostu cafe"
+
+
+def test_numbers_are_one_piece_each_and_shared_across_scripts() -> None:
+    assert len(pieces("14")) == len(pieces("140000")) == 1
+    assert pieces("124").isdisjoint(pieces("123"))
+    # A time and a count are what a Ukrainian and an English report share.
+    assert pieces("3 14 30") <= pieces("3 танки о 14 30") & pieces("3 tanks at 14 30")
+
+
+def test_a_word_gives_its_three_letter_pieces_with_edges() -> None:
+    # " mo", "mos", "ost", "st ": a four-letter word gives four pieces.
+    assert len(pieces("мост")) == 4
+    assert len(pieces("о")) == 1  # " o "
+    assert len(pieces("я")) == 2  # " ia", "ia "
+    assert pieces("") == frozenset() == pieces("!!! — …")
+
+
+def test_paraphrase_in_ukrainian_and_russian_is_near_unrelated_news_is_not() -> None:
+    uk = pieces("Вибух у Харкові біля заводу о 14:30, горить склад")
+    ru = pieces("Взрыв в Харькове возле завода в 14:30, горит склад")
+    other = pieces("Черга на кордоні, пропускають повільно, 200 машин")
+    assert jaccard(uk, ru) >= NEAR
+    assert jaccard(uk, other) < NEAR
+    assert jaccard(ru, other) < NEAR
+
+
+def test_the_thresholds_are_ordered() -> None:
+    # Close in time and place, words need to be less alike than without
+    # them; and a copy is found at or below what joins a report that has
+    # neither (counting a copy once is the cautious side).
+    assert 0 < NEAR < NEAR_ALONE < ALIKE < 1
+    assert COPY <= ALIKE
+
+
+def test_jaccard_of_empty_sets_is_zero() -> None:
+    assert jaccard(frozenset(), frozenset()) == 0.0
+    assert jaccard(pieces("мост"), frozenset()) == 0.0
+
+
+@PROPERTY
+@given(texts)
+def test_fold_gives_lowercase_latin_digits_and_single_spaces(text: str) -> None:
+    folded = fold(text)
+    assert set(folded) <= set("abcdefghijklmnopqrstuvwxyz0123456789 ")
+    assert folded == " ".join(folded.split())
+
+
+@PROPERTY
+@given(texts)
+def test_pieces_ignore_case(text: str) -> None:
+    assert pieces(text.upper()) == pieces(text) == pieces(text.lower())
+
+
+@PROPERTY
+@given(texts, texts)
+def test_jaccard_is_symmetric_bounded_and_one_on_itself(a: str, b: str) -> None:
+    pa, pb = pieces(a), pieces(b)
+    assert jaccard(pa, pb) == jaccard(pb, pa)
+    assert 0.0 <= jaccard(pa, pb) <= 1.0
+    assert jaccard(pa, pa) == (1.0 if pa else 0.0)
+
+
+@PROPERTY
+@given(texts, texts)
+def test_words_added_to_a_text_keep_its_pieces(a: str, b: str) -> None:
+    assert pieces(a) <= pieces(f"{a} {b}")
