@@ -27,12 +27,12 @@ not, which the desk already shows. Pure.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ._grouping import same_picture
 from ._report import MAX_DECLARED, Report
-from ._text import CONTAINED, COPY, contained, jaccard
+from ._text import CONTAINED, COPY, bands, contained, jaccard
 
 
 @dataclass(frozen=True)
@@ -148,16 +148,50 @@ def _origins(ordered: Sequence[Report]) -> tuple[_Sets, dict[str, set[str]]]:
     reasons, which sources shared a "photo" or a "text" with another."""
     sets = _Sets()
     shared: dict[str, set[str]] = defaultdict(set)
-    # Events are small beside a grouping: every pair is compared once.
-    for i, a in enumerate(ordered):
+    for a, later in _pairs(ordered):
         sets.find(a.key)
-        for b in ordered[i + 1 :]:
+        for b in later:
             if not copies(a, b):
                 continue
             sets.union(a.key, b.key)
             if _who(a) != _who(b):
                 shared["photo" if same_picture(a, b) else "text"].update({_who(a), _who(b)})
     return sets, shared
+
+
+#: Reports of an event compared pair by pair at most; past it (a flood of
+#: one message, say) only reports sharing a file, a picture's band or a
+#: band of the words' sketch are: every pair of 10,000 would take minutes.
+_EVERY_PAIR = 200
+
+
+def _pairs(ordered: Sequence[Report]) -> Iterator[tuple[Report, list[Report]]]:
+    """Each report, with the reports it is compared with."""
+    if len(ordered) <= _EVERY_PAIR:
+        for i, report in enumerate(ordered):
+            yield report, list(ordered[i + 1 :])
+        return
+    index: dict[Hashable, list[int]] = defaultdict(list)
+    keys = [_report_keys(report) for report in ordered]
+    for i, found in enumerate(keys):
+        for key in found:
+            index[key].append(i)
+    # Each report against the first of each bucket it shares only: a
+    # thousand copies of one message join the first one by one, in
+    # linear time (a copy of a copy that shares no bucket with the first
+    # may stay apart: fewer repeats found, never more confirmations than
+    # distinct origins).
+    for i, report in enumerate(ordered):
+        first = {index[key][0] for key in keys[i]} - {i}
+        yield report, [ordered[j] for j in sorted(first)]
+
+
+def _report_keys(report: Report) -> list[Hashable]:
+    found: list[Hashable] = list(report.sha256)
+    for h in report.dhash:
+        found.extend(("picture", b, (h >> (16 * b)) & 0xFFFF) for b in range(4))
+    found.extend(bands(report.signature))
+    return found
 
 
 def _who(report: Report) -> str:
