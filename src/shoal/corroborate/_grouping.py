@@ -65,6 +65,8 @@ def close_in_place(a: Report, b: Report, settings: Settings) -> bool | None:
     if a.spot is None or b.spot is None:
         return None
     reach = settings.distance_m + a.spot.slack_m + b.spot.slack_m
+    if abs(a.spot.lat - b.spot.lat) * _SPHERE_DEGREE > reach:
+        return False  # further apart north to south alone: no need to measure
     return a.spot.distance_m(b.spot) <= reach
 
 
@@ -198,15 +200,17 @@ class Grouping:
         self._members[key] = [key]
         looks, filed = self._keys(report)
         reports, settings = self._reports, self.settings
-        candidates = sorted(self._candidates(report, looks))
+        # In any order: unions are, and best matches break ties by key.
+        candidates = self._candidates(report, looks)
+        mine = key
         for candidate in candidates:
-            if self._root(candidate) != self._root(key) and linked(
-                report, reports[candidate], settings
-            ):
+            if self._root(candidate) != mine and linked(report, reports[candidate], settings):
                 self._union(key, candidate)
+                mine = self._root(key)
+        sure = anchored(report)
         for candidate in candidates:
             other = reports[candidate]
-            if anchored(report) and anchored(other):
+            if sure and other.time is not None and other.spot is not None:
                 continue
             similarity = alike(report, other, settings)
             if similarity:

@@ -70,7 +70,6 @@ _TABLE = str.maketrans({**_CYRILLIC, **{chr(c): None for c in range(0x300, 0x370
 #: Latin spellings folded as the transliteration folds them.
 _LATIN = (("kh", "h"), ("g", "h"), ("y", "i"), ("j", "i"), ("w", "v"), ("ck", "k"))
 _WORD = re.compile(r"[^\W_]+")
-_DIGITS = re.compile(r"[0-9]+")
 
 
 def fold(text: str) -> str:
@@ -88,11 +87,11 @@ def pieces(text: str) -> frozenset[int]:
     each word (with its edges), and each number whole."""
     found: set[int] = set()
     for word in fold(text).split():
-        if _DIGITS.fullmatch(word):
+        if word.isascii() and word.isdigit():
             found.add(zlib.crc32(b"#" + word.encode()))
             continue
         padded = f" {word} ".encode()
-        found.update(zlib.crc32(padded[i : i + 3]) for i in range(len(padded) - 2))
+        found.update(map(zlib.crc32, [padded[i : i + 3] for i in range(len(padded) - 2)]))
     return frozenset(found)
 
 
@@ -140,29 +139,28 @@ def sketch(shingles: Iterable[int]) -> tuple[int, ...]:
     each of BINS bins, with each empty bin borrowing from the next full one
     (densification, so that two short texts do not agree on emptiness).
     Empty for an empty set."""
-    least: list[int | None] = [None] * BINS
-    for h in shingles:
-        # The hash is mixed first: crc32's low bits alone would sort
-        # pieces into bins by their last letters.
-        mixed = (h * 0x9E3779B1) & 0xFFFFFFFF
-        b, value = mixed % BINS, mixed // BINS
-        held = least[b]
-        if held is None or value < held:
-            least[b] = value
-    if all(v is None for v in least):
+    # The hash is mixed first: crc32's low bits alone would sort pieces
+    # into bins by their last letters. Walked from the largest down, so
+    # the least value of each bin is the one the dictionary keeps.
+    mixed = sorted(((h * 0x9E3779B1) & 0xFFFFFFFF for h in shingles), reverse=True)
+    if not mixed:
         return ()
+    kept = {m % BINS: m // BINS for m in mixed}
+    least = [kept.get(b) for b in range(BINS)]
+    if len(kept) == BINS:
+        return tuple(value * 64 for value in least)  # type: ignore[operator]
     out = [0] * BINS
-    # Walked backwards twice round, so each empty bin meets the next full
-    # one (and how far it is, which keeps borrowed values apart).
-    borrowed, step = 0, 0
-    for b in reversed(range(2 * BINS)):
-        held = least[b % BINS]
+    # Walked backwards once round from a full bin, so each empty bin meets
+    # the next full one (and how far it is, which keeps borrowed values apart).
+    start = max(kept)
+    borrowed, step = kept[start], 0
+    for b in range(start - 1, start - 1 - BINS, -1):
+        held = least[b]
         if held is not None:
             borrowed, step = held, 0
         else:
             step += 1
-        if b < BINS:
-            out[b] = borrowed * 64 + step
+        out[b] = borrowed * 64 + step
     return tuple(out)
 
 
