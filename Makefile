@@ -81,6 +81,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/login.py
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/asgi_servers.py
+	$(BIN)/python bench/corroboration.py
 
 clean:
 	rm -rf $(VENV) tests/interop/node/node_modules
