@@ -5,6 +5,7 @@ rules every context must keep (checked when the test ends)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from browser_kit import PHONE, Browse, Recorder, Weight, report_weights, start_org
@@ -12,6 +13,7 @@ from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
 from _served_org import Org
 from _tools import require_tool
+from desk_browser_kit import DeskUI, start_desk_ui
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +72,19 @@ def browse(chromium: Browser, org: Org) -> Iterator[Browse]:
         assert recorder.requests, "the context recorded no request at all"
         problems += recorder.problems()
     assert problems == []
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where a module's desk UI writes its exports."""
+    return tmp_path_factory.mktemp("desk-exports")
+
+
+@pytest.fixture(scope="module")
+def news(org: Org, tmp_path_factory: pytest.TempPathFactory, exports: Path) -> Iterator[DeskUI]:
+    """The "news" door's desk UI, for the modules that drive a desk."""
+    desk = start_desk_ui(org, "news", tmp_path_factory.mktemp("desk-ui"), export_dir=exports)
+    try:
+        yield desk
+    finally:
+        desk.stop()

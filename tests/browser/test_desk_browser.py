@@ -72,20 +72,6 @@ def canary(label: str) -> str:
 # --- fixtures ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("desk-exports")
-
-
-@pytest.fixture(scope="module")
-def news(org: Org, tmp_path_factory: pytest.TempPathFactory, exports: Path) -> Iterator[DeskUI]:
-    desk = start_desk_ui(org, "news", tmp_path_factory.mktemp("desk-ui"), export_dir=exports)
-    try:
-        yield desk
-    finally:
-        desk.stop()
-
-
 def _checked(watch: Watch) -> None:
     """The rules every desk tab keeps: the desk alone is asked, no CSP refusal."""
     assert watch.requests, "the tab asked for nothing at all"

@@ -16,7 +16,6 @@ tiles, nothing from outside) and meets no Content-Security-Policy refusal.
 
 from __future__ import annotations
 
-import io
 import json
 import secrets
 from collections.abc import Iterator
@@ -26,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 from playwright.sync_api import Browser, Page
 
 from _served_org import Org
@@ -41,35 +39,14 @@ from desk_browser_kit import (
     open_desk,
     send,
     shoot,
-    start_desk_ui,
     unlock,
 )
+from events_scene_kit import FIRE, HEADLINE, PHOTO_NOTE, POWER, TANKS, TANKS_UK, photo
 from member_kit import DeskDir, Member
 from shoal import org as shoal_org
 from shoal.desk._export import verify_manifest
 
 pytestmark = pytest.mark.timeout(300)
-
-TANKS = "05:40 Kyiv, Podil: two T-72 tanks crossed the bridge, heading north"
-#: The same, as a Ukrainian member wrote it: alike only a little (names, numbers).
-TANKS_UK = "05:40 Київ, Поділ: два танки T-72 перейшли міст, рухались на північ"
-PHOTO_NOTE = "Photo a neighbour sent me this morning"
-FIRE = "Fire at the grain warehouse in Bila Tserkva after the strike"
-POWER = "Power is out in our street since the morning, no water either"
-HEADLINE = (
-    "4 reports from 4 sources, 2 independent: the same photo came from 2 of them; "
-    "the same text came from 2 of them"
-)
-
-
-def photo() -> bytes:
-    image = Image.new("RGB", (96, 64))
-    image.putdata(
-        [((x * 3) % 251, (y * 7) % 251, (x * y) % 251) for y in range(64) for x in range(96)]
-    )
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    return out.getvalue()
 
 
 def stamp(moment: datetime) -> str:
@@ -114,20 +91,6 @@ class Scene:
     fire: list[str]
     web: str
     power: str
-
-
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("event-exports")
-
-
-@pytest.fixture(scope="module")
-def news(org: Org, tmp_path_factory: pytest.TempPathFactory, exports: Path) -> Iterator[DeskUI]:
-    desk = start_desk_ui(org, "news", tmp_path_factory.mktemp("desk-ui"), export_dir=exports)
-    try:
-        yield desk
-    finally:
-        desk.stop()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import html
-import io
 import json
 import re
 import secrets
@@ -27,8 +26,8 @@ from typing import Any
 import httpx
 import pytest
 from desk_kit import DOOR, PASSPHRASE, Setup
-from PIL import Image
 
+from events_scene_kit import FIRE, HEADLINE, PHOTO_NOTE, POWER, TANKS, TANKS_UK, photo
 from shoal import crypto
 from shoal.corroborate import Settings
 from shoal.desk._events import EventFilters, EventView
@@ -38,17 +37,6 @@ from shoal.desk._workbench import Workbench
 from shoal.desk.ui._app import Desk, create_app
 from shoal.desk.ui._guard import FORM_FIELD, Tokens
 
-TANKS = "05:40 Kyiv, Podil: two T-72 tanks crossed the bridge, heading north"
-#: The same, as a Ukrainian member wrote it: alike only a little (names, numbers).
-TANKS_UK = "05:40 Київ, Поділ: два танки T-72 перейшли міст, рухались на північ"
-PHOTO_NOTE = "Photo a neighbour sent me this morning"
-FIRE = "Fire at the grain warehouse in Bila Tserkva after the strike"
-POWER = "Power is out in our street since the morning, no water either"
-HEADLINE = (
-    "4 reports from 4 sources, 2 independent: the same photo came from 2 of them; "
-    "the same text came from 2 of them"
-)
-
 
 class Quiet:
     def expect(self, count: int) -> None:
@@ -56,18 +44,6 @@ class Quiet:
 
     def advance(self) -> None:
         pass
-
-
-def photo(seed: int) -> bytes:
-    """A PNG with a pattern of its own (unrelated seeds: far difference hashes)."""
-    image = Image.new("RGB", (96, 64))
-    image.putdata(
-        [((x * seed) % 251, (y * 7 + seed) % 251, (x * y + seed) % 251) for y in range(64)
-         for x in range(96)]
-    )  # fmt: skip
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    return out.getvalue()
 
 
 class Scene:
