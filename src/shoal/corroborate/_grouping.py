@@ -41,6 +41,9 @@ from ._text import ALIKE, NEAR, NEAR_ALONE, bands, jaccard
 NEAR_PICTURE = 6
 #: Metres per degree on the sphere of :meth:`Spot.distance_m`.
 _SPHERE_DEGREE = EARTH_RADIUS_M * math.pi / 180
+#: Turns a band's key into its key among reports without time or place
+#: (an int, cheaper than a tuple; a clash only adds a candidate).
+_LOOSE = 0x5A5A_1F2E_3D4C_6B7A
 #: Levels of space cells, each 4 times as wide as the one before.
 _LEVELS = 8
 #: Cells looked at around a place at most, before reading its window whole.
@@ -289,7 +292,7 @@ class Grouping:
         for h in report.dhash:
             media.extend(("picture", b, (h >> (16 * b)) & 0xFFFF) for b in range(4))
         words = bands(report.signature)
-        loose = [("loose", band) for band in words]
+        loose = [band ^ _LOOSE for band in words]
         if anchored(report):
             return [*media, *loose], [*media, *words]
         return [*media, *words], [*media, *words, *loose]

@@ -19,12 +19,13 @@ sketch of each set (one-permutation MinHash, :func:`sketch`): one hash
 per piece, kept as the least value in each of :data:`BINS` bins. Texts
 whose sketches agree on every bin of one band of :data:`ROWS` bins are
 candidates, compared exactly; a pair as alike as :data:`ALIKE` (0.75)
-is found with probability 0.987, and two unrelated texts (0.1 alike, as
-words of one language are) with 0.00016. Only reports lacking a time or
-a place are grouped by words alone (:mod:`._grouping`), so the sketch
-needs to find no less alike pairs; 16 bands of 5 measured twice as fast
-as 40 (bench/corroboration.py). Textbook MinHash needs one hash per
-piece *per bin* (80 times the work); one permutation needs one. Pure.
+is found with probability 0.98, two texts half alike (as reports of one
+kind are) with 0.27, and two unrelated ones (0.1) with 0.00002. Only
+reports lacking a time or a place are grouped by words alone
+(:mod:`._grouping`), so the sketch needs to find no less alike pairs; 20
+bands of 6 measured twice as fast as 40 of 5 (bench/corroboration.py).
+Textbook MinHash needs one hash per piece *per bin* (120 times the
+work); one permutation needs one. Pure.
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ NEAR = 0.1
 #: words of reports. Both measured on bench/corroboration.py.
 NEAR_ALONE = 0.3
 
-BINS = 80
-ROWS = 5
+BINS = 120
+ROWS = 6
 BANDS = BINS // ROWS
 
 _CYRILLIC = {
