@@ -156,6 +156,51 @@ def test_pictures_only_close_in_time_and_place_are_one_event() -> None:
     assert linked(a, b, DEFAULT)
 
 
+# -- facts two reports give that disagree -----------------------------------------
+
+
+def linked_close(a_text: str, b_text: str) -> bool:
+    """Whether two reports with these words, 10 minutes and 300 m apart, are linked."""
+    a = report("a", a_text, time=T0, spot=Spot(LAT, LON))
+    b = report("b", b_text, time=T0 + 600, spot=Spot(north(300), LON))
+    return linked(a, b, DEFAULT)
+
+
+def test_close_reports_sharing_a_count_are_two_events_when_their_hours_differ() -> None:
+    uk = "Колона техніки через Харків по Сумській, 12 машин, о 09:30"
+    en = "Convoy of 12 vehicles through Kharkiv on Sumska"
+    assert jaccard(pieces(uk), pieces(en + " at 11:10")) < ALIKE
+    assert linked_close(uk, en + " at 09:50")  # witnesses round and guess
+    assert not linked_close(uk, en + " at 11:10")
+    assert linked_close(uk, en)  # a time only one gives says nothing
+
+
+def test_close_reports_sharing_a_count_are_two_events_when_they_head_different_ways() -> None:
+    uk = "Колона техніки через Харків по Сумській, 12 машин, рухається на північ"
+    en = "Convoy of 12 vehicles through Kharkiv on Sumska heading"
+    assert linked_close(uk, en + " north")
+    assert not linked_close(uk, en + " south")
+
+
+def test_a_single_digit_count_that_differs_keeps_two_checkpoints_apart() -> None:
+    uk = "Блокпост на виїзді з міста, 6 військових"
+    assert linked_close(uk, "Блокпост на выезде из города, 6 военных")
+    assert not linked_close(uk, "Блокпост на выезде из города, 26 военных")
+
+
+def test_a_report_alone_joins_no_event_whose_other_reports_it_contradicts() -> None:
+    # b is its best match and says no hour; a, linked to b, says another.
+    a = report("a", "25 вертольотів над Кривим Рогом о 00:29", time=T0, spot=Spot(LAT, LON))
+    b = report("b", "Вертольоти над Кривим Рогом, гул літаків, 25 шт", time=T0 + 60,
+               spot=Spot(LAT, LON))  # fmt: skip
+    weak = report("w", "Вертольоти над Кривим Рогом, гул літаків, о 06:52")
+    assert linked(a, b, DEFAULT) and jaccard(weak.shingles, b.shingles) >= ALIKE
+    for order in itertools.permutations([a, b, weak]):
+        assert partition(Grouping.of(order, DEFAULT).events()) == {frozenset("ab"), frozenset("w")}
+    agreeing = report("w", "Вертольоти над Кривим Рогом, гул літаків, о 00:40")
+    assert partition(Grouping.of([a, b, agreeing], DEFAULT).events()) == {frozenset("abw")}
+
+
 # -- no time or place: text and media only ---------------------------------------
 
 
@@ -321,6 +366,8 @@ VOCABULARY = [
     "Convoy of 12 vehicles heading south",
     "Черга на кордоні, пропускають повільно",
     "Light outage in the whole district since morning",
+    "Вертольоти над містом о 06:52, летять на північ",
+    "Helicopters over the town at 00:29 heading south, 12",
     "",
 ]
 PHOTOS = [0x8F3A_51C2_0D77_E4B9, 0x1C44_9B0E_72A5_3F68, 0xE001_6D3B_C8F2_9A17]
@@ -408,6 +455,8 @@ def test_events_do_not_depend_on_the_order_reports_arrive_in(
     shuffled = found[:]
     rng.shuffle(shuffled)
     assert partition(grouping.events()) == partition(Grouping.of(shuffled, settings_).events())
+    keys = [r.key for e in grouping.events() for r in e.reports]
+    assert sorted(keys) == sorted(r.key for r in found)  # each in exactly one event
 
 
 @PROPERTY

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shoal.corroborate import fold, jaccard, pieces
-from shoal.corroborate._text import ALIKE, COPY, NEAR, NEAR_ALONE
+from shoal.corroborate._text import ALIKE, COPY, NEAR, NEAR_ALONE, bearings, numbers, own_words
 
 _LETTERS = "абвгґдеєёжзиіїйклмнопрстуфхцчшщьъыэюяabcdefghijklmnopqrstuvwxyz"
 words = st.text(alphabet=_LETTERS, min_size=1, max_size=12)
@@ -83,6 +83,38 @@ def test_numbers_are_one_piece_each_and_shared_across_scripts() -> None:
     assert pieces("124").isdisjoint(pieces("123"))
     # A time and a count are what a Ukrainian and an English report share.
     assert pieces("3 14 30") <= pieces("3 танки о 14 30") & pieces("3 tanks at 14 30")
+
+
+def test_numbers_keep_single_digits_and_leave_times_of_day_out() -> None:
+    # "6 soldiers" is not "26 soldiers"; "at 14:20" is a time, not a count.
+    assert numbers("6 військових о 14:20, номер 0385, ще 26") == {"6", "385", "26"}
+    assert numbers("00 і 0") == {"0"}
+    assert numbers("о 9.15 і о 21:40") == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Колона рухається на північ", {"n"}),
+        ("колонна идёт на юг", {"s"}),
+        ("convoy heading West", {"w"}),
+        ("в бік сходу", {"e"}),
+        ("летят на северо-запад", {"n", "w"}),
+        ("north-east, then east", {"n", "e"}),
+        ("Колона на виїзді", set()),
+    ],
+)
+def test_bearings_are_named_alike_in_three_languages(text: str, found: set[str]) -> None:
+    assert bearings(fold(text).split()) == found
+
+
+def test_the_marks_of_a_message_passed_on_are_not_its_words() -> None:
+    assert own_words("Fwd: FW: Convoy on Sumska") == ["convoi", "on", "sumska"]
+    assert own_words("Переслано: Колона") == own_words("Пересланное сообщение: Колона")
+    assert pieces("Переслано: вибух біля мосту") == pieces("вибух біля мосту")
+    # Only before the message: a report that speaks of forwarding keeps it.
+    assert own_words("Колона, переслано") == ["kolona", "pereslano"]
+    assert pieces("Fwd:") == frozenset()
 
 
 def test_a_word_gives_its_three_letter_pieces_with_edges() -> None:

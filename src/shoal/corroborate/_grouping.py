@@ -53,6 +53,9 @@ _MOST_CELLS = 150
 #: the first ones stay found by it, later ones by time, place and file
 #: only, or each placing would compare with every copy (seconds at 100,000).
 BUCKET_CAP = 256
+#: How far apart two witnesses' own words may put one moment ("around
+#: 14:00", "at 14:40"): people round to the hour and guess.
+SAME_MOMENT_S = 3600.0
 
 
 def close_in_time(a: Report, b: Report, settings: Settings) -> bool | None:
@@ -93,9 +96,11 @@ def linked(a: Report, b: Report, settings: Settings) -> bool:
     One picture or file links them whenever each was sent: a photograph
     sent again a week later is the same origin repeated, and showing it
     beside the first is the point. Otherwise both must give a time and a
-    place, close, and their words be a little alike (NEAR): there time and
-    place already speak. A report of pictures only, close in both, is
-    linked too: time and place are all it tells.
+    place, close, and their words be a little alike (NEAR, with a number
+    in common; NEAR_ALONE without): there time and place already speak.
+    Facts that disagree (:func:`at_odds`) take words far more alike. A
+    report of pictures only, close in both, is linked too: time and place
+    are all it tells.
     """
     if same_picture(a, b):
         return True
@@ -106,11 +111,24 @@ def linked(a: Report, b: Report, settings: Settings) -> bool:
     if not a.shingles or not b.shingles:
         return True
     found = jaccard(a.shingles, b.shingles)
-    if a.numbers and b.numbers:
-        # Both give numbers: one in common is a fact shared; none at all
-        # (a vehicle 3856, a vehicle 5901) takes words much more alike.
-        return found >= (NEAR if not a.numbers.isdisjoint(b.numbers) else ALIKE)
-    return found >= NEAR_ALONE
+    if at_odds(a, b):
+        # Two events of one kind in one town that afternoon, however alike
+        # the telling: only words much more alike say otherwise.
+        return found >= ALIKE
+    return found >= (NEAR if not a.numbers.isdisjoint(b.numbers) else NEAR_ALONE)
+
+
+def at_odds(a: Report, b: Report) -> bool:
+    """Whether the facts both texts give disagree, each kind of fact the
+    way witnesses of one event agree on it: some number in common (30 of
+    them, not 18; a vehicle 3856, not 5901), some time of day within
+    :data:`SAME_MOMENT_S`, some compass direction. A fact only one of
+    them gives says nothing either way."""
+    if a.numbers and b.numbers and a.numbers.isdisjoint(b.numbers):
+        return True
+    if a.bearings and b.bearings and a.bearings.isdisjoint(b.bearings):
+        return True
+    return not _same_hours(a.clock, b.clock, SAME_MOMENT_S)
 
 
 def alike(a: Report, b: Report, settings: Settings) -> float:
@@ -124,20 +142,18 @@ def alike(a: Report, b: Report, settings: Settings) -> float:
     event of everything of its kind."""
     if close_in_time(a, b, settings) is False or close_in_place(a, b, settings) is False:
         return 0.0
-    if a.numbers and b.numbers and a.numbers.isdisjoint(b.numbers):
+    if at_odds(a, b):
         return 0.0  # "30 of them" is not "18 of them", however alike the rest
-    if not _same_hours(a.clock, b.clock, settings.window_s):
-        return 0.0  # "at 03:40" is not "at 14:12"
     found = jaccard(a.shingles, b.shingles)
     return found if found >= ALIKE else 0.0
 
 
-def _same_hours(a: frozenset[int], b: frozenset[int], window_s: float) -> bool:
+def _same_hours(a: frozenset[int], b: frozenset[int], within_s: float) -> bool:
     """Whether two texts' times of day (minutes) can be one moment: some
-    pair within the window, round the clock; true if either gives none."""
+    pair within ``within_s``, round the clock; true if either gives none."""
     if not (a and b):
         return True
-    window = window_s / 60
+    window = within_s / 60
     return any(min(abs(x - y), 1440 - abs(x - y)) <= window for x in a for y in b)
 
 
@@ -248,7 +264,24 @@ class Grouping:
             root = self._root(self._best[root][1])
         if root in seen:
             return min(seen[seen.index(root) :])
+        # The chain ends in its event only as far as each report on it
+        # agrees with that event's facts (:meth:`_gather` stops there too).
+        for at in range(len(seen) - 1, -1, -1):
+            if not self._admitted(seen[at], root):
+                return seen[at]
         return root
+
+    def _admitted(self, weak: str, root: str) -> bool:
+        """Whether the report alone ``weak`` may join the group of
+        ``root``: its best match agrees with it, but "at 06:52" does not
+        join an event another of whose reports says "at 00:29"."""
+        members = self._members[root]
+        if len(members) == 1:
+            # Reports alone lead one to the next only as alike as ALIKE and
+            # not at odds, pair by pair: a chain of them stays whole.
+            return True
+        report = self._reports[weak]
+        return not any(at_odds(report, self._reports[m]) for m in members)
 
     def event(self, key: str) -> Event:
         found = self._gather(self._home(key))
@@ -263,12 +296,17 @@ class Grouping:
     def _gather(self, home: str) -> list[str]:
         """Every report of the event named by ``home``: its strong group and
         the reports whose best matches lead into it."""
-        found = list(self._members[self._root(home)])
+        root = self._root(home)
+        found = list(self._members[root])
         seen = set(found)
         at = 0
         while at < len(found):
             for weak in sorted(self._pointed.get(found[at], ())):
-                if weak not in seen and len(self._members[self._root(weak)]) == 1:
+                if (
+                    weak not in seen
+                    and len(self._members[self._root(weak)]) == 1
+                    and self._admitted(weak, root)
+                ):
                     seen.add(weak)
                     found.append(weak)
             at += 1

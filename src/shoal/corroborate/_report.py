@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ._text import clock, numbers, pieces, sketch
+from ._text import bearings, clock, numbers, own_words, sketch, word_pieces
 
 #: Metres per degree of latitude (mean), as the field client's grid uses.
 METRES_PER_DEGREE = 111_320.0
@@ -102,13 +102,16 @@ class Report:
     signature: tuple[int, ...] = field(init=False, repr=False, compare=False)
     numbers: frozenset[str] = field(init=False, repr=False, compare=False)
     clock: frozenset[int] = field(init=False, repr=False, compare=False)
+    bearings: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        shingles = pieces(self.text)
+        words = own_words(self.text)
+        shingles = word_pieces(words)
         object.__setattr__(self, "shingles", shingles)
         object.__setattr__(self, "signature", sketch(shingles))
         object.__setattr__(self, "numbers", numbers(self.text))
         object.__setattr__(self, "clock", clock(self.text))
+        object.__setattr__(self, "bearings", bearings(words))
 
     @property
     def forwarded(self) -> bool:

@@ -85,9 +85,15 @@ def fold(text: str) -> str:
 
 def pieces(text: str) -> frozenset[int]:
     """The text's shingles, each as a 32-bit hash: three-letter pieces of
-    each word (with its edges), and each number whole."""
+    each word (with its edges), and each number whole; not those of the
+    marks a messenger puts before a message passed on (:func:`own_words`)."""
+    return word_pieces(own_words(text))
+
+
+def word_pieces(words: Iterable[str]) -> frozenset[int]:
+    """:func:`pieces` of words already folded (a report folds its text once)."""
     found: set[int] = set()
-    for word in fold(text).split():
+    for word in words:
         if word.isascii() and word.isdigit():
             found.add(zlib.crc32(b"#" + word.encode()))
             continue
@@ -100,15 +106,55 @@ def pieces(text: str) -> frozenset[int]:
 #: fact that tells one event from another.
 _CLOCK = re.compile(r"\b[0-9]{1,2}[:.][0-9]{2}\b")
 _CLOCK_PARTS = re.compile(r"\b([0-9]{1,2})[:.]([0-9]{2})\b")
-_NUMBER = re.compile(r"[0-9]{2,}")
+_NUMBER = re.compile(r"[0-9]+")
 
 
 def numbers(text: str) -> frozenset[str]:
-    """The numbers of two digits or more a text gives, times of day
-    apart: counts, vehicle and unit numbers, house numbers. Witnesses of
-    one event give the same ones in any language; two events at the same
-    hours in one town rarely do."""
-    return frozenset(n.lstrip("0") for n in _NUMBER.findall(_CLOCK.sub(" ", text)))
+    """The numbers a text gives, times of day apart: counts, vehicle and
+    unit numbers, house numbers. Witnesses of one event give the same ones
+    in any language; two events at the same hours in one town rarely do.
+    Single digits are kept: "6 soldiers" is not "26 soldiers"."""
+    return frozenset(n.lstrip("0") or "0" for n in _NUMBER.findall(_CLOCK.sub(" ", text)))
+
+
+#: The compass, folded (:func:`fold`): the words Ukrainian, Russian and
+#: English reports name a direction with, and their common forms.
+_COMPASS = {
+    "n": """pivnich pivnochi pivnichnii pivnichna pivnichno sever severa severu severnii
+            severo north northern northward northbound""",
+    "s": """pivden pivdnia pivdennii pivdenna pivdenno iuh iuha iuhu iuzhnii iuho south
+            southern southward southbound""",
+    "e": """shid shodu shidnii shidna vostok vostoka vostoku vostochnii east eastern
+            eastward eastbound""",
+    "w": """zahid zahodu zahidnii zahidna zapad zapada zapadu zapadnii vest vestern
+            vestvard vestbound""",
+}
+_BEARINGS = {word: bearing for bearing, words in _COMPASS.items() for word in words.split()}
+#: Words a messenger puts before a message passed on, folded: "Fwd:",
+#: "Forwarded message", "Переслано:", "Пересланное сообщение",
+#: "Переслане повідомлення".
+_PASSED_ON = frozenset(
+    ("fvd", "fv", "forvarded", "forvard", "messahe", "pereslano", "pereslannoe", "soobschenie",
+     "pereslane", "povidomlennia")
+)  # fmt: skip
+
+
+def own_words(text: str) -> list[str]:
+    """The folded words of ``text`` without the marks a messenger puts
+    before a message passed on: two forwards of different messages share
+    "Переслано" and nothing of what happened."""
+    words = fold(text).split()
+    start = 0
+    while start < len(words) and words[start] in _PASSED_ON:
+        start += 1
+    return words[start:]
+
+
+def bearings(words: Iterable[str]) -> frozenset[str]:
+    """The compass directions folded words name ("n", "s", "e", "w"):
+    witnesses of one convoy see it head one way; "to the north" and
+    "на південь" are two convoys."""
+    return frozenset(_BEARINGS[w] for w in words if w in _BEARINGS)
 
 
 def clock(text: str) -> frozenset[int]:
