@@ -104,11 +104,8 @@ class _DatabasePending(PendingBlob):
             for idx, data in enumerate(chunks, first)
         ]
 
-    def take(self) -> list[bytes]:
-        return self._chunks.take_full()
-
-    def store(self, taken: list[bytes]) -> None:
-        rows = self._rows(taken)
+    def flush(self) -> None:
+        rows = self._rows(self._chunks.take_full())
         self._touched = True
         with _full_is_normal(), self._engine.begin() as connection:
             if not self._registered:

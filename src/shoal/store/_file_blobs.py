@@ -46,7 +46,7 @@ class _FilePending(PendingBlob):
     for the journal, and ``open(O_CREAT)`` on the loop took 0.7 ms a
     message (``bench/intake.py``, cProfile). Bytes are gathered in memory
     (at most :data:`_BUFFERED`), and the file is created and written in
-    :meth:`store` and :meth:`_commit`, which run in threads."""
+    :meth:`flush` and :meth:`_commit`, which run in threads."""
 
     def __init__(self, store: FileBlobStore) -> None:
         super().__init__()
@@ -65,11 +65,8 @@ class _FilePending(PendingBlob):
     def ready(self) -> bool:
         return self._buffered >= _BUFFERED
 
-    def take(self) -> list[bytes]:
-        pieces, self._buffer, self._buffered = self._buffer, [], 0
-        return pieces
-
-    def store(self, taken: list[bytes]) -> None:
+    def flush(self) -> None:
+        taken, self._buffer, self._buffered = self._buffer, [], 0
         try:
             if self._fd < 0:
                 self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

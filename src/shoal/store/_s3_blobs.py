@@ -106,11 +106,8 @@ class _S3Pending(PendingBlob):
         )
         self._uploaded.append({"PartNumber": number, "ETag": answer["ETag"]})
 
-    def take(self) -> list[bytes]:
-        return self._parts.take_full()
-
-    def store(self, taken: list[bytes]) -> None:
-        for part in taken:
+    def flush(self) -> None:
+        for part in self._parts.take_full():
             self._upload(part)
 
     def _commit(self, blob_id: str, size: int) -> bool:
