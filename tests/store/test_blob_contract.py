@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 import secrets
 import signal
 import subprocess
@@ -100,6 +101,30 @@ def test_one_huge_piece_and_every_bytes_like_type(store: BlobStore) -> None:
         assert f.read(3) == data[:3]
         assert f.read() == data[3:]
     assert store.put([data]) == ref
+
+
+def test_a_producer_refilling_one_buffer_gets_each_fill_stored(store: BlobStore) -> None:
+    # A store may keep bytes without copying them, never a buffer its
+    # producer goes on writing into.
+    rng = random.Random(7)
+    fills = [rng.randbytes(256 * 1024) for _ in range(12)]
+
+    def refilled() -> Iterator[bytearray]:
+        buffer = bytearray(256 * 1024)
+        for fill in fills:
+            buffer[:] = fill
+            yield buffer
+
+    async def refilled_async() -> AsyncIterator[memoryview]:
+        for chunk in refilled():
+            yield memoryview(chunk)
+
+    expected = hashlib.sha256(b"".join(fills)).hexdigest()
+    assert store.put(refilled()).blob_id == expected
+    ref = asyncio.run(store.put_async(refilled_async()))
+    assert ref.blob_id == expected
+    with store.open(ref.blob_id) as stored:
+        assert hashlib.sha256(stored.read()).hexdigest() == expected
 
 
 def test_identical_bytes_are_stored_once_and_only_their_creator_discards(

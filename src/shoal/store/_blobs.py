@@ -190,6 +190,14 @@ class PendingBlob(abc.ABC):
     def abort(self) -> None: ...
 
 
+def kept(chunk: Bytes) -> Bytes:
+    """``chunk`` as it may be held once its producer has gone on: bytes,
+    and views of bytes, as they are (they cannot change); anything else
+    copied (a producer may refill one buffer)."""
+    held = chunk.obj if isinstance(chunk, memoryview) else chunk
+    return chunk if isinstance(held, bytes) else bytes(chunk)
+
+
 #: Bytes :meth:`BlobStore.put_async` gathers before handing them to its
 #: thread: a hand-off costs ~50 µs, a MiB's SHA-256 ~1 ms.
 _BATCH = 1 << 20
@@ -294,7 +302,7 @@ class BlobStore(abc.ABC):
         gathered = 0
         try:
             async for chunk in chunks:
-                batch.append(chunk)
+                batch.append(kept(chunk))
                 gathered += len(chunk)
                 if gathered >= _BATCH:
                     if storing is not None:
