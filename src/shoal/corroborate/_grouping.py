@@ -32,6 +32,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 from ._report import EARTH_RADIUS_M, METRES_PER_DEGREE, Report, Settings, Spot
 from ._text import ALIKE, NEAR, NEAR_ALONE, bands, jaccard
@@ -118,7 +119,26 @@ def linked(a: Report, b: Report, settings: Settings) -> bool:
     return found >= (NEAR if not a.numbers.isdisjoint(b.numbers) else NEAR_ALONE)
 
 
-def at_odds(a: Report, b: Report) -> bool:
+class Facts(Protocol):
+    """What a report's words say that witnesses of one event agree on."""
+
+    @property
+    def numbers(self) -> frozenset[str]: ...
+    @property
+    def bearings(self) -> frozenset[str]: ...
+    @property
+    def clock(self) -> frozenset[int]: ...
+
+
+class _Told(NamedTuple):
+    """Every fact the reports of one strong group give, together."""
+
+    numbers: frozenset[str]
+    bearings: frozenset[str]
+    clock: frozenset[int]
+
+
+def at_odds(a: Facts, b: Facts) -> bool:
     """Whether the facts both texts give disagree, each kind of fact the
     way witnesses of one event agree on it: some number in common (30 of
     them, not 18; a vehicle 3856, not 5901), some time of day within
@@ -253,10 +273,11 @@ class Grouping:
         self._best[weak] = (similarity, to)
         self._pointed.setdefault(to, set()).add(weak)
 
-    def _home(self, key: str) -> str:
+    def _home(self, key: str, told: dict[str, _Told]) -> str:
         """The strong group an event is named by: a report's own, or, for
         a report alone with a best match, that match's home (a cycle of
-        best matches is named by its smallest member)."""
+        best matches is named by its smallest member). ``told``: the
+        facts of groups gathered so far (:meth:`_admitted`)."""
         root = self._root(key)
         seen: list[str] = []
         while root in self._best and len(self._members[root]) == 1 and root not in seen:
@@ -267,33 +288,49 @@ class Grouping:
         # The chain ends in its event only as far as each report on it
         # agrees with that event's facts (:meth:`_gather` stops there too).
         for at in range(len(seen) - 1, -1, -1):
-            if not self._admitted(seen[at], root):
+            if not self._admitted(seen[at], root, told):
                 return seen[at]
         return root
 
-    def _admitted(self, weak: str, root: str) -> bool:
+    def _admitted(self, weak: str, root: str, told: dict[str, _Told]) -> bool:
         """Whether the report alone ``weak`` may join the group of
         ``root``: its best match agrees with it, but "at 06:52" does not
-        join an event another of whose reports says "at 00:29"."""
+        join an event whose reports all say other hours ("at 00:29")."""
         members = self._members[root]
         if len(members) == 1:
             # Reports alone lead one to the next only as alike as ALIKE and
             # not at odds, pair by pair: a chain of them stays whole.
             return True
         report = self._reports[weak]
-        return not any(at_odds(report, self._reports[m]) for m in members)
+        if not (report.numbers or report.bearings or report.clock):
+            return True
+        facts = told.get(root)
+        if facts is None:
+            # Once per group and call: an event of thousands of copies
+            # would otherwise be read whole for each report joining it.
+            reports = [self._reports[m] for m in members]
+            facts = told[root] = _Told(
+                frozenset().union(*(r.numbers for r in reports)),
+                frozenset().union(*(r.bearings for r in reports)),
+                frozenset().union(*(r.clock for r in reports)),
+            )
+        return not at_odds(report, facts)
 
     def event(self, key: str) -> Event:
-        found = self._gather(self._home(key))
+        return self._event(key, {})
+
+    def events(self) -> Iterator[Event]:
+        told: dict[str, _Told] = {}
+        for root in list(self._members):
+            if self._home(root, told) == root:
+                yield self._event(root, told)
+
+    def _event(self, key: str, told: dict[str, _Told]) -> Event:
+        found = self._gather(self._home(key, told), told)
         members = sorted(found, key=_order(self._reports))
         return Event(members[0], tuple(self._reports[m] for m in members))
 
-    def events(self) -> Iterator[Event]:
-        for root in list(self._members):
-            if self._home(root) == root:
-                yield self.event(root)
-
-    def _gather(self, home: str) -> list[str]:
+    def _gather(self, home: str, told: dict[str, _Told]) -> list[str]:
         """Every report of the event named by ``home``: its strong group and
         the reports whose best matches lead into it."""
         root = self._root(home)
@@ -305,7 +342,7 @@ class Grouping:
                 if (
                     weak not in seen
                     and len(self._members[self._root(weak)]) == 1
-                    and self._admitted(weak, root)
+                    and self._admitted(weak, root, told)
                 ):
                     seen.add(weak)
                     found.append(weak)
