@@ -363,18 +363,19 @@ def test_a_full_disk_refuses_the_upload_cleanly(
     client: TestClient, stored: Stored, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     session = first_contact(client)["session"]
-    real_write = os.write
+    real_writev = os.writev
     written = {"bytes": 0}
 
-    def filling_disk(fd: int, data: Any) -> int:
+    def filling_disk(fd: int, buffers: Any) -> int:
         # Only blob writes fill up: the second part meets a full disk.
         if os.readlink(f"/proc/self/fd/{fd}").endswith(".partial"):
-            written["bytes"] += len(data)
+            written["bytes"] += sum(len(b) for b in buffers)
             if written["bytes"] > 100_000:
                 raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(fd, data)
+        return real_writev(fd, buffers)
 
-    monkeypatch.setattr(os, "write", filling_disk)
+    # The file store writes blobs with writev (store/_file_blobs.py).
+    monkeypatch.setattr(os, "writev", filling_disk)
     answer = submit(
         client,
         session,
