@@ -170,7 +170,7 @@ class PendingBlob(abc.ABC):
     @property
     @abc.abstractmethod
     def ready(self) -> bool:
-        """Whether enough is buffered for :meth:`take` and :meth:`store`."""
+        """Whether enough is buffered for :meth:`flush`."""
 
     @abc.abstractmethod
     def flush(self) -> None:
@@ -203,16 +203,16 @@ def kept(chunk: Bytes) -> Bytes:
 _BATCH = 1 << 20
 
 
-def _write(pending: PendingBlob, batch: list[Bytes]) -> None:
-    """Hash, buffer and store ``batch`` (in a thread of put_async's)."""
+def _fill(pending: PendingBlob, batch: Iterable[Bytes]) -> None:
+    """Hash, buffer and store ``batch`` (in put's, or a put_async thread's)."""
     for chunk in batch:
         pending.write(chunk)
         if pending.ready:
             pending.flush()
 
 
-def _finish(pending: PendingBlob, batch: list[Bytes]) -> BlobRef:
-    _write(pending, batch)
+def _finish(pending: PendingBlob, batch: Iterable[Bytes]) -> BlobRef:
+    _fill(pending, batch)
     return pending.commit()
 
 
@@ -274,11 +274,7 @@ class BlobStore(abc.ABC):
         """Store the concatenation of ``chunks``; durable when this returns."""
         pending = self._begin()
         try:
-            for chunk in chunks:
-                pending.write(chunk)
-                if pending.ready:
-                    pending.flush()
-            return pending.commit()
+            return _finish(pending, chunks)
         except BaseException as exc:
             _abort(pending, exc)
             raise
@@ -307,7 +303,7 @@ class BlobStore(abc.ABC):
                 if gathered >= _BATCH:
                     if storing is not None:
                         await storing
-                    storing = asyncio.ensure_future(asyncio.to_thread(_write, pending, batch))
+                    storing = asyncio.ensure_future(asyncio.to_thread(_fill, pending, batch))
                     batch, gathered = [], 0
             if storing is not None:
                 await storing
