@@ -37,7 +37,7 @@ from shoal.corroborate import (
     pieces,
     same_picture,
 )
-from shoal.corroborate._text import ALIKE, NEAR
+from shoal.corroborate._text import ALIKE, NEAR, NEAR_ALONE, NEAR_APART
 
 #: Metres in one degree of latitude on the sphere haversine measures on.
 DEGREE_M = 6_371_000 * 3.141592653589793 / 180
@@ -189,6 +189,37 @@ def test_a_single_digit_count_that_differs_keeps_two_checkpoints_apart() -> None
     assert not linked_close(uk, "Блокпост на выезде из города, 26 военных")
 
 
+def test_a_count_in_common_of_two_kinds_of_thing_is_no_fact() -> None:
+    uk = "Обстріл Харкова, 22 вибухи біля заводу"
+    vehicles = "Обстріл Харкова, біля заводу 22 машини"
+    assert NEAR_ALONE < jaccard(pieces(uk), pieces(vehicles)) < ALIKE
+    assert linked_close(uk, "Обстрел Харькова, 22 взрыва возле завода")
+    assert not linked_close(uk, vehicles)
+    # A number beside no kind counts what its text speaks of ("машини").
+    assert not linked_close(uk, "Обстріл Харкова, біля заводу машини, 22 шт")
+    assert linked_close(uk, "Обстріл Харкова, біля заводу, 22 шт")
+
+
+def test_close_reports_on_two_streets_are_two_events() -> None:
+    uk = "Блокпост на Сумській, перевіряють документи"
+    assert linked_close(uk, "Блокпост на Сумской, проверяют документы")
+    soborna = "Блокпост на Соборній, перевіряють документи"
+    assert NEAR_APART < jaccard(pieces(uk), pieces(soborna)) < ALIKE
+    assert not linked_close(uk, soborna)
+    # Russian translates the name: letters alone could not tell it is one street.
+    assert linked_close("Блокпост на Героїв Праці", "Блокпост на Героев Труда, 6 военных")
+    assert not linked_close("Блокпост на Героїв Праці", "Блокпост на Шевченко, 6 военных")
+
+
+def test_reports_each_telling_what_the_other_does_not_need_more_alike_words() -> None:
+    uk = "Вертольоти над Куп'янськом; 30 шт; 30 бортів на схід"
+    other = "Куп'янськ, вертольоти, 20:30, низько над Перемоги"
+    assert NEAR_ALONE < jaccard(pieces(uk), pieces(other)) < NEAR_APART
+    assert not linked_close(uk, other)
+    assert linked_close(uk, other + ", на схід")  # one fact in common
+    assert linked_close(uk, "Куп'янськ, вертольоти над містом, низько")  # no facts at all
+
+
 def test_a_report_alone_joins_no_event_whose_other_reports_it_contradicts() -> None:
     # b is its best match and says no hour; a, linked to b, says another.
     a = report("a", "25 вертольотів над Кривим Рогом о 00:29", time=T0, spot=Spot(LAT, LON))
@@ -200,6 +231,17 @@ def test_a_report_alone_joins_no_event_whose_other_reports_it_contradicts() -> N
         assert partition(Grouping.of(order, DEFAULT).events()) == {frozenset("ab"), frozenset("w")}
     agreeing = report("w", "Вертольоти над Кривим Рогом, гул літаків, о 00:40")
     assert partition(Grouping.of([a, b, agreeing], DEFAULT).events()) == {frozenset("abw")}
+
+
+def test_a_report_alone_joins_no_event_on_another_street() -> None:
+    a = report("a", "Блокпост на Сумській, 6 військових, перевіряють документи",
+               time=T0, spot=Spot(LAT, LON))  # fmt: skip
+    b = report("b", "Блокпост, 6 военных, проверяют документы і телефони", time=T0 + 60,
+               spot=Spot(LAT, LON))  # fmt: skip
+    weak = report("w", "Блокпост, 6 военных, проверяют документы і телефони, Соборная")
+    assert linked(a, b, DEFAULT) and jaccard(weak.shingles, b.shingles) >= ALIKE
+    for order in itertools.permutations([a, b, weak]):
+        assert partition(Grouping.of(order, DEFAULT).events()) == {frozenset("ab"), frozenset("w")}
 
 
 def test_reports_alone_joining_an_event_of_hundreds_are_each_checked_once(
@@ -403,6 +445,8 @@ VOCABULARY = [
     "Light outage in the whole district since morning",
     "Вертольоти над містом о 06:52, летять на північ",
     "Helicopters over the town at 00:29 heading south, 12",
+    "12 вибухів біля заводу на Сумській",
+    "Блокпост на Соборній, 12 військових",
     "",
 ]
 PHOTOS = [0x8F3A_51C2_0D77_E4B9, 0x1C44_9B0E_72A5_3F68, 0xE001_6D3B_C8F2_9A17]

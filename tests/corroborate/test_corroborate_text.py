@@ -14,7 +14,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shoal.corroborate import fold, jaccard, pieces
-from shoal.corroborate._text import ALIKE, COPY, NEAR, NEAR_ALONE, bearings, numbers, own_words
+from shoal.corroborate._text import (
+    _COUNTED,
+    _STREETS,
+    ALIKE,
+    COPY,
+    NEAR,
+    NEAR_ALONE,
+    bearings,
+    counts,
+    numbers,
+    own_words,
+    streets,
+)
 
 _LETTERS = "абвгґдеєёжзиіїйклмнопрстуфхцчшщьъыэюяabcdefghijklmnopqrstuvwxyz"
 words = st.text(alphabet=_LETTERS, min_size=1, max_size=12)
@@ -106,6 +118,60 @@ def test_numbers_keep_single_digits_and_leave_times_of_day_out() -> None:
 )
 def test_bearings_are_named_alike_in_three_languages(text: str, found: set[str]) -> None:
     assert bearings(fold(text).split()) == found
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Чули 22 вибухи", {("22", "blasts")}),
+        ("Слышали 11 взрывов около 18:44", {("11", "blasts")}),
+        ("about 07 military vehicles", {("7", "vehicles")}),
+        ("16 военных, 16 drones", {("16", "people"), ("16", "air")}),
+        # Times of day are no counts, and a count after one still is.
+        ("о 18:44 5 дронів", {("5", "air")}),
+        ("Zhytomyr. 08:15. 39 aircraft", {("39", "air")}),
+        # Beside no kind, a number counts what its text speaks of...
+        ("vehicles hidden in a hangar, 22 of them", {("22", "vehicles")}),
+        # ...and in a text that names none, nothing known.
+        ("нарахували 22", set()),
+        ("23 шт", set()),
+    ],
+)
+def test_counts_name_what_each_number_counts_in_three_languages(
+    text: str, found: set[tuple[str, str]]
+) -> None:
+    assert counts(fold(text).split()) == found
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("вулиця Сумська", {"sumska"}),
+        ("на Сумской", {"sumska"}),
+        ("Sumska St", {"sumska"}),
+        ("низько над Героїв Праці", {"heroiv pratsi"}),
+        ("над Героев Труда", {"heroiv pratsi"}),
+        ("Heroiv Pratsi is closed", {"heroiv pratsi"}),
+        ("на Миру і Мира", {"myru"}),
+        ("Перемоги, Победы, Peremohy", {"peremohy"}),
+        ("з Шевченка на Соборну", {"shevchenka", "soborna"}),
+        # Stems name words they begin, never words they are inside of.
+        ("половина колони, парковка", set()),
+        ("Колона на виїзді", set()),
+    ],
+)
+def test_streets_are_named_alike_in_three_languages(text: str, found: set[str]) -> None:
+    assert streets(fold(text).split()) == found
+
+
+@pytest.mark.parametrize("table", [_COUNTED, _STREETS])
+def test_no_spelling_names_two_things(table: dict[str, str]) -> None:
+    # A stem under two names would silently mean only one of them.
+    spellings = [fold(spelt) for spelt in " ".join(table.values()).split()]
+    named = {fold(spelt): name for name, spelt_ in table.items() for spelt in spelt_.split()}
+    assert len(set(spellings)) == len(named)
+    for name, spelt_ in table.items():
+        assert all(named[fold(spelt)] == name for spelt in spelt_.split()), name
 
 
 def test_the_marks_of_a_message_passed_on_are_not_its_words() -> None:

@@ -74,13 +74,6 @@ def test_a_planted_event_grouped_alone_is_never_corroborated(
     assert lines["figures"]["planted_alone_shown_corroborated"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue #13, not met: at 2,000 reports (seed 13) one planted event "
-    "(one member, three wordings) sits in the same town, at the same hours, "
-    "with two real checkpoints whose reports share its count by chance; "
-    "grouped with them, it shows their independent sources",
-)
 def test_no_planted_event_is_shown_corroborated(lines: dict[str, dict[str, Any]]) -> None:
     figures = lines["figures"]
     assert figures["planted_shown_corroborated"] == 0

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from ._report import EARTH_RADIUS_M, METRES_PER_DEGREE, Report, Settings, Spot
-from ._text import ALIKE, NEAR, NEAR_ALONE, bands, jaccard
+from ._text import ALIKE, NEAR, NEAR_ALONE, NEAR_APART, bands, jaccard
 
 #: Bits two difference hashes of one picture may differ by (re-encoding,
 #: resizing and light cropping move a few; unrelated pictures ~32 of 64).
@@ -98,8 +98,9 @@ def linked(a: Report, b: Report, settings: Settings) -> bool:
     sent again a week later is the same origin repeated, and showing it
     beside the first is the point. Otherwise both must give a time and a
     place, close, and their words be a little alike (NEAR, with a number
-    in common; NEAR_ALONE without): there time and place already speak.
-    Facts that disagree (:func:`at_odds`) take words far more alike. A
+    in common; NEAR_ALONE without; NEAR_APART if both give facts and none
+    alike): there time and place already speak. Facts that disagree
+    (:func:`at_odds`) take words far more alike (ALIKE). A
     report of pictures only, close in both, is linked too: time and place
     are all it tells.
     """
@@ -111,12 +112,34 @@ def linked(a: Report, b: Report, settings: Settings) -> bool:
         return False
     if not a.shingles or not b.shingles:
         return True
-    found = jaccard(a.shingles, b.shingles)
+    return jaccard(a.shingles, b.shingles) >= _bar(a, b)
+
+
+def _bar(a: Report, b: Report) -> float:
+    """How alike the words of two reports close in time and place must be
+    to tell of one event (:func:`linked`)."""
     if at_odds(a, b):
         # Two events of one kind in one town that afternoon, however alike
         # the telling: only words much more alike say otherwise.
-        return found >= ALIKE
-    return found >= (NEAR if not a.numbers.isdisjoint(b.numbers) else NEAR_ALONE)
+        return ALIKE
+    if agree(a, b):
+        return NEAR
+    if _tells_facts(a) and _tells_facts(b) and not _a_fact_in_common(a, b):
+        # Each tells what the other does not ("30 of them heading east";
+        # "at 20:30, low over Peremohy St"): neither confirms the other.
+        return NEAR_APART
+    return NEAR_ALONE
+
+
+def _tells_facts(report: Report) -> bool:
+    return bool(report.numbers or report.bearings or report.streets or report.clock)
+
+
+def _a_fact_in_common(a: Report, b: Report) -> bool:
+    """Whether two reports not :func:`at_odds`, with no number they
+    :func:`agree` on, give one fact alike: a direction, a street, or times
+    of day (not at odds, so within the hour)."""
+    return bool(a.bearings & b.bearings or a.streets & b.streets or (a.clock and b.clock))
 
 
 class Facts(Protocol):
@@ -125,7 +148,11 @@ class Facts(Protocol):
     @property
     def numbers(self) -> frozenset[str]: ...
     @property
+    def counts(self) -> frozenset[tuple[str, str]]: ...
+    @property
     def bearings(self) -> frozenset[str]: ...
+    @property
+    def streets(self) -> frozenset[str]: ...
     @property
     def clock(self) -> frozenset[int]: ...
 
@@ -134,21 +161,44 @@ class _Told(NamedTuple):
     """Every fact the reports of one strong group give, together."""
 
     numbers: frozenset[str]
+    counts: frozenset[tuple[str, str]]
     bearings: frozenset[str]
+    streets: frozenset[str]
     clock: frozenset[int]
 
 
 def at_odds(a: Facts, b: Facts) -> bool:
     """Whether the facts both texts give disagree, each kind of fact the
     way witnesses of one event agree on it: some number in common (30 of
-    them, not 18; a vehicle 3856, not 5901), some time of day within
-    :data:`SAME_MOMENT_S`, some compass direction. A fact only one of
-    them gives says nothing either way."""
-    if a.numbers and b.numbers and a.numbers.isdisjoint(b.numbers):
+    them, not 18; a vehicle 3856, not 5901; counting one kind of thing,
+    :func:`agree`), some time of day within :data:`SAME_MOMENT_S`, some
+    compass direction, some street. A fact only one of them gives says
+    nothing either way. Streets weigh as the rest: a convoy two witnesses
+    saw on two streets shows as two events, each with its own witness;
+    that is the price of a planted report never borrowing the witnesses
+    of another street's event."""
+    if a.numbers and b.numbers and not agree(a, b):
         return True
     if a.bearings and b.bearings and a.bearings.isdisjoint(b.bearings):
         return True
+    if a.streets and b.streets and a.streets.isdisjoint(b.streets):
+        return True
     return not _same_hours(a.clock, b.clock, SAME_MOMENT_S)
+
+
+def agree(a: Facts, b: Facts) -> bool:
+    """Whether the texts give a number in common that counts no two kinds
+    of thing: "22 вибухи" and "22 vehicles" share the digits and no fact.
+    A number one of them counts nothing known with agrees with any."""
+    common = a.numbers & b.numbers
+    if not (a.counts and b.counts):
+        return bool(common)
+    for number in common:
+        mine = {kind for n, kind in a.counts if n == number}
+        theirs = {kind for n, kind in b.counts if n == number}
+        if not (mine and theirs) or not mine.isdisjoint(theirs):
+            return True
+    return False
 
 
 def alike(a: Report, b: Report, settings: Settings) -> float:
@@ -302,7 +352,7 @@ class Grouping:
             # not at odds, pair by pair: a chain of them stays whole.
             return True
         report = self._reports[weak]
-        if not (report.numbers or report.bearings or report.clock):
+        if not _tells_facts(report):
             return True
         facts = told.get(root)
         if facts is None:
@@ -311,7 +361,9 @@ class Grouping:
             reports = [self._reports[m] for m in members]
             facts = told[root] = _Told(
                 frozenset().union(*(r.numbers for r in reports)),
+                frozenset().union(*(r.counts for r in reports)),
                 frozenset().union(*(r.bearings for r in reports)),
+                frozenset().union(*(r.streets for r in reports)),
                 frozenset().union(*(r.clock for r in reports)),
             )
         return not at_odds(report, facts)

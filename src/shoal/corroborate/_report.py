@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ._text import bearings, clock, numbers, own_words, sketch, word_pieces
+from ._text import bearings, clock, counts, numbers, own_words, sketch, streets, word_pieces
 
 #: Metres per degree of latitude (mean), as the field client's grid uses.
 METRES_PER_DEGREE = 111_320.0
@@ -101,8 +101,10 @@ class Report:
     shingles: frozenset[int] = field(init=False, repr=False, compare=False)
     signature: tuple[int, ...] = field(init=False, repr=False, compare=False)
     numbers: frozenset[str] = field(init=False, repr=False, compare=False)
+    counts: frozenset[tuple[str, str]] = field(init=False, repr=False, compare=False)
     clock: frozenset[int] = field(init=False, repr=False, compare=False)
     bearings: frozenset[str] = field(init=False, repr=False, compare=False)
+    streets: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         words = own_words(self.text)
@@ -110,8 +112,10 @@ class Report:
         object.__setattr__(self, "shingles", shingles)
         object.__setattr__(self, "signature", sketch(shingles))
         object.__setattr__(self, "numbers", numbers(self.text))
+        object.__setattr__(self, "counts", counts(words))
         object.__setattr__(self, "clock", clock(self.text))
         object.__setattr__(self, "bearings", bearings(words))
+        object.__setattr__(self, "streets", streets(words))
 
     @property
     def forwarded(self) -> bool:
