@@ -281,6 +281,19 @@ def test_reports_alone_joining_an_event_of_hundreds_are_each_checked_once(
 # -- no time or place: text and media only ---------------------------------------
 
 
+def test_a_report_alone_joins_no_event_in_another_town() -> None:
+    a = report("a", "Блокпост у Сумах, перевіряють документи і телефони", time=T0,
+               spot=Spot(LAT, LON))  # fmt: skip
+    b = report("b", "Блокпост, проверяют документы и телефоны на выезде", time=T0 + 60,
+               spot=Spot(LAT, LON))  # fmt: skip
+    weak = report("w", "Бердянск. Блокпост, проверяют документы и телефоны на выезде")
+    assert linked(a, b, DEFAULT) and jaccard(weak.shingles, b.shingles) >= ALIKE
+    for order in itertools.permutations([a, b, weak]):
+        assert partition(Grouping.of(order, DEFAULT).events()) == {frozenset("ab"), frozenset("w")}
+    same_town = report("w", "Сумы. Блокпост, проверяют документы и телефоны на выезде")
+    assert partition(Grouping.of([a, b, same_town], DEFAULT).events()) == {frozenset("abw")}
+
+
 def test_without_time_or_place_alike_words_group() -> None:
     text = "Колона техніки рухається на південь через міст, 12 машин"
     a = report("a", text)
@@ -288,6 +301,16 @@ def test_without_time_or_place_alike_words_group() -> None:
     far = report("c", text, time=T0 + 30 * 86400, spot=Spot(LAT + 3, LON))  # only words speak
     assert jaccard(a.shingles, b.shingles) >= ALIKE
     assert partition(Grouping.of([a, b, far], DEFAULT).events()) == {frozenset("abc")}
+
+
+def test_without_time_or_place_alike_words_about_two_towns_do_not_group() -> None:
+    text = "Повреждена подстанция. Обесточивание. Инфа точная."
+    a = report("a", "Сумы. " + text)
+    assert jaccard(a.shingles, report("b", "Бердянск. " + text).shingles) >= ALIKE
+    for town, grouped in [("Бердянск", False), ("в Сумах", True), ("Sumy", True)]:
+        b = report("b", f"{town}. {text}")
+        events = partition(Grouping.of([a, b], DEFAULT).events())
+        assert (events == {frozenset("ab")}) is grouped, town
 
 
 def test_without_time_or_place_a_little_alike_is_not_enough() -> None:

@@ -17,6 +17,7 @@ from shoal.corroborate import fold, jaccard, pieces
 from shoal.corroborate._text import (
     _COUNTED,
     _STREETS,
+    _TOWNS,
     ALIKE,
     COPY,
     NEAR,
@@ -26,6 +27,7 @@ from shoal.corroborate._text import (
     numbers,
     own_words,
     streets,
+    towns,
 )
 
 _LETTERS = "абвгґдеєёжзиіїйклмнопрстуфхцчшщьъыэюяabcdefghijklmnopqrstuvwxyz"
@@ -164,7 +166,27 @@ def test_streets_are_named_alike_in_three_languages(text: str, found: set[str]) 
     assert streets(fold(text).split()) == found
 
 
-@pytest.mark.parametrize("table", [_COUNTED, _STREETS])
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("у Харкові", {"kharkiv"}),
+        ("в Харькове", {"kharkiv"}),
+        ("Kharkiv", {"kharkiv"}),
+        ("в Києві, в Киеве, Kyiv", {"kyiv"}),
+        ("Кривому Розі", {"kryvyi rih"}),
+        ("з Чугуєва до Харкова", {"chuhuiv", "kharkiv"}),
+        # A street or a region named after a town is not the town.
+        ("вулиця Харківська, Полтавская область", set()),
+        ("вулиця Сумська", set()),
+    ],
+)
+def test_towns_are_named_alike_in_three_languages_and_their_cases(
+    text: str, found: set[str]
+) -> None:
+    assert towns(fold(text).split()) == found
+
+
+@pytest.mark.parametrize("table", [_COUNTED, _STREETS, _TOWNS])
 def test_no_spelling_names_two_things(table: dict[str, str]) -> None:
     # A stem under two names would silently mean only one of them.
     spellings = [fold(spelt) for spelt in " ".join(table.values()).split()]

@@ -132,6 +132,8 @@ def _bar(a: Report, b: Report) -> float:
 
 
 def _tells_facts(report: Report) -> bool:
+    # Not its town: two reports close in place are in one town, or near
+    # it, and saying so confirms nothing.
     return bool(report.numbers or report.bearings or report.streets or report.clock)
 
 
@@ -154,6 +156,8 @@ class Facts(Protocol):
     @property
     def streets(self) -> frozenset[str]: ...
     @property
+    def towns(self) -> frozenset[str]: ...
+    @property
     def clock(self) -> frozenset[int]: ...
 
 
@@ -164,6 +168,7 @@ class _Told(NamedTuple):
     counts: frozenset[tuple[str, str]]
     bearings: frozenset[str]
     streets: frozenset[str]
+    towns: frozenset[str]
     clock: frozenset[int]
 
 
@@ -172,8 +177,8 @@ def at_odds(a: Facts, b: Facts) -> bool:
     way witnesses of one event agree on it: some number in common (30 of
     them, not 18; a vehicle 3856, not 5901; counting one kind of thing,
     :func:`agree`), some time of day within :data:`SAME_MOMENT_S`, some
-    compass direction, some street. A fact only one of them gives says
-    nothing either way. Streets weigh as the rest: a convoy two witnesses
+    compass direction, some street, some town. A fact only one of them
+    gives says nothing either way. Streets weigh as the rest: a convoy two witnesses
     saw on two streets shows as two events, each with its own witness;
     that is the price of a planted report never borrowing the witnesses
     of another street's event."""
@@ -182,6 +187,8 @@ def at_odds(a: Facts, b: Facts) -> bool:
     if a.bearings and b.bearings and a.bearings.isdisjoint(b.bearings):
         return True
     if a.streets and b.streets and a.streets.isdisjoint(b.streets):
+        return True
+    if a.towns and b.towns and a.towns.isdisjoint(b.towns):
         return True
     return not _same_hours(a.clock, b.clock, SAME_MOMENT_S)
 
@@ -352,7 +359,7 @@ class Grouping:
             # not at odds, pair by pair: a chain of them stays whole.
             return True
         report = self._reports[weak]
-        if not _tells_facts(report):
+        if not (_tells_facts(report) or report.towns):
             return True
         facts = told.get(root)
         if facts is None:
@@ -364,6 +371,7 @@ class Grouping:
                 frozenset().union(*(r.counts for r in reports)),
                 frozenset().union(*(r.bearings for r in reports)),
                 frozenset().union(*(r.streets for r in reports)),
+                frozenset().union(*(r.towns for r in reports)),
                 frozenset().union(*(r.clock for r in reports)),
             )
         return not at_odds(report, facts)

@@ -6,7 +6,17 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ._text import bearings, clock, counts, numbers, own_words, sketch, streets, word_pieces
+from ._text import (
+    bearings,
+    clock,
+    counts,
+    numbers,
+    own_words,
+    sketch,
+    streets,
+    towns,
+    word_pieces,
+)
 
 #: Metres per degree of latitude (mean), as the field client's grid uses.
 METRES_PER_DEGREE = 111_320.0
@@ -105,6 +115,7 @@ class Report:
     clock: frozenset[int] = field(init=False, repr=False, compare=False)
     bearings: frozenset[str] = field(init=False, repr=False, compare=False)
     streets: frozenset[str] = field(init=False, repr=False, compare=False)
+    towns: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         words = own_words(self.text)
@@ -116,6 +127,7 @@ class Report:
         object.__setattr__(self, "clock", clock(self.text))
         object.__setattr__(self, "bearings", bearings(words))
         object.__setattr__(self, "streets", streets(words))
+        object.__setattr__(self, "towns", towns(words))
 
     @property
     def forwarded(self) -> bool:

@@ -195,6 +195,66 @@ _STREETS = {
     "kotsiubynskoho": "Коцюбинськ Коцюбинск Kotsiubynsk",
     "pushkina": "Пушкін Пушкин Pushkin",
 }
+#: Towns, each as Ukrainian, Russian and English reports write it and its
+#: cases ("Харків", "Харкові", "Харьков", "Kharkiv"): the only place a
+#: report without coordinates gives, and two towns are two events. As in
+#: :data:`_STREETS`, a spelling of five letters or more is the first
+#: letters of a word, a shorter one a whole word; a word going on with
+#: "sk" is a street or a region named after a town ("Харківська",
+#: "Полтавская"), not the town.
+_TOWNS = {
+    "kharkiv": "Харків Харко Kharkiv",
+    "kherson": "Херсон Kherson",
+    "zaporizhzhia": "Запоріжж Запорож Zaporizhzh",
+    "dnipro": "Дніпр Днепр Dnipr",
+    "mykolaiv": "Миколаїв Миколаєв Николаев Mykolaiv",
+    "odesa": "Одеса Одесі Одесу Одесою Одесса Одессе Одессу",
+    "sumy": "Суми Сумах Сумам Сумы Sumy",
+    "chernihiv": "Чернігів Черніго Чернигов Chernihiv",
+    "poltava": "Полтав Poltav",
+    "kramatorsk": "Краматорськ Краматорск Kramatorsk",
+    "sloviansk": "Слов'янськ Славянск Sloviansk",
+    "izium": "Ізюм Изюм Izium",
+    "kupiansk": "Куп'янськ Купянск Kupiansk",
+    "melitopol": "Мелітопол Мелитопол Melitopol",
+    "berdiansk": "Бердянськ Бердянск Berdiansk",
+    "mariupol": "Маріупол Мариупол Mariupol",
+    "nikopol": "Нікопол Никопол Nikopol",
+    "kryvyi rih": "Криви Криво Kryvy",
+    "enerhodar": "Енергодар Энергодар Enerhodar",
+    "pokrovsk": "Покровськ Покровск Pokrovsk",
+    "lozova": "Лозов Lozov",
+    "chuhuiv": "Чугуїв Чугуєв Чугуев Chuhuiv",
+    "vovchansk": "Вовчанськ Волчанск Vovchansk",
+    "okhtyrka": "Охтирк Ахтырк Okhtyrk",
+    "konotop": "Конотоп Konotop",
+    "kyiv": "Київ Києва Києві Києву Kyiv Kiev Киев Киева Киеве Киеву",
+    "zhytomyr": "Житомир Zhytomyr",
+    "brovary": "Бровар Brovar",
+    "irpin": "Ірпін Ірпен Ирпен Irpin",
+    "bakhmut": "Бахмут Bakhmut",
+    "lviv": "Львів Львова Львові Львов Львове Lviv",
+    "vinnytsia": "Вінниц Винниц Vinnyts",
+    "rivne": "Рівне Рівному Ровно Rivne",
+    "lutsk": "Луцьк Луцк Lutsk",
+    "ternopil": "Тернопіл Тернопол Ternopil",
+    "uzhhorod": "Ужгород Uzhhorod",
+    "chernivtsi": "Чернівц Черновц Chernivts",
+    "cherkasy": "Черкас Cherkas",
+    "kropyvnytskyi": "Кропивниц Kropyvnyts",
+    "donetsk": "Донецьк Донецк Donetsk",
+    "luhansk": "Луганськ Луганск Luhansk",
+    "sievierodonetsk": "Сєвєродонецьк Северодонецк Sievierodonetsk",
+    "lysychansk": "Лисичанськ Лисичанск Lysychansk",
+    "kostiantynivka": "Костянтинівк Константиновк Kostiantynivk",
+    "avdiivka": "Авдіївк Авдеевк Avdiivk",
+    "toretsk": "Торецьк Торецк Toretsk",
+    "orikhiv": "Оріхів Оріхов Орехов Orikhiv",
+    "tokmak": "Токмак Tokmak",
+    "kakhovka": "Каховк Kakhovk",
+    "izmail": "Ізмаїл Измаил Izmail",
+    "ochakiv": "Очаків Очаков Ochakiv",
+}
 #: Words a messenger puts before a message passed on, folded: "Fwd:",
 #: "Forwarded message", "Переслано:", "Пересланное сообщение",
 #: "Переслане повідомлення".
@@ -218,12 +278,14 @@ def own_words(text: str) -> list[str]:
 class _Stems:
     """Words known by their first letters, folded: a stem of ``shortest``
     letters or more names every word it begins ("вибух" "вибухи",
-    "вибухів"), a shorter spelling only itself. Two dictionary lookups a
+    "вибухів") unless ``not_before`` is in the next four letters, a
+    shorter spelling only itself. Two dictionary lookups a
     word, whatever the number of stems: every word of 100,000 reports is
     looked up."""
 
-    def __init__(self, table: dict[str, str], shortest: int) -> None:
+    def __init__(self, table: dict[str, str], shortest: int, *, not_before: str = "") -> None:
         self._shortest = shortest
+        self._not_before = not_before
         self._exact: dict[str, str] = {}
         self._starting: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for name, spellings in table.items():
@@ -242,6 +304,8 @@ class _Stems:
             return name
         for stem, name in self._starting.get(word[: self._shortest], ()):
             if word.startswith(stem):
+                if self._not_before and self._not_before in word[len(stem) : len(stem) + 4]:
+                    return None
                 return name
         return None
 
@@ -314,6 +378,15 @@ def streets(words: Iterable[str]) -> frozenset[str]:
     "вулиця Сумська", "на Сумской" and "Sumska St"): two events of one
     kind in one town that hour are most often on two streets."""
     return _STREET_NAMES.named(words)
+
+
+_TOWN_NAMES = _Stems(_TOWNS, 5, not_before="sk")
+
+
+def towns(words: Iterable[str]) -> frozenset[str]:
+    """The towns of :data:`_TOWNS` folded words name ("kharkiv" for
+    "у Харкові", "в Харькове" and "Kharkiv")."""
+    return _TOWN_NAMES.named(words)
 
 
 def bearings(words: Iterable[str]) -> frozenset[str]:
