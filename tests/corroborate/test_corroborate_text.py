@@ -128,10 +128,11 @@ def test_bearings_are_named_alike_in_three_languages(text: str, found: set[str])
         ("Чули 22 вибухи", {("22", "blasts")}),
         ("Слышали 11 взрывов около 18:44", {("11", "blasts")}),
         ("about 07 military vehicles", {("7", "vehicles")}),
-        ("16 военных, 16 drones", {("16", "people"), ("16", "air")}),
+        ("16 военных, 16 drones", {("16", "people"), ("16", "drones")}),
         # Times of day are no counts, and a count after one still is.
-        ("о 18:44 5 дронів", {("5", "air")}),
-        ("Zhytomyr. 08:15. 39 aircraft", {("39", "air")}),
+        ("о 18:44 5 дронів", {("5", "drones")}),
+        ("Zhytomyr. 08:15. 39 aircraft", {("39", "aircraft")}),
+        ("12 гелікоптерів, 3 ракети", {("12", "aircraft"), ("3", "missiles")}),
         # Beside no kind, a number counts what its text speaks of...
         ("vehicles hidden in a hangar, 22 of them", {("22", "vehicles")}),
         # ...and in a text that names none, nothing known.

@@ -140,19 +140,20 @@ _COMPASS = {
 }
 _BEARINGS = {word: bearing for bearing, words in _COMPASS.items() for word in words.split()}
 #: What a count counts: the first letters of the words Ukrainian, Russian
-#: and English reports count people, vehicles, what flies, blasts and
-#: buildings with (folded by :func:`fold` below). "22 вибухи" and "22
-#: vehicles" share a number and no fact; witnesses of one convoy call its
-#: vehicles "машин", "вантажівок" or "trucks", all vehicles. Aircraft,
-#: helicopters and drones are one kind: at night in the sky a witness
-#: cannot tell them apart.
+#: and English reports count people, vehicles, drones, aircraft, missiles,
+#: blasts and buildings with (folded by :func:`fold` below). "22 вибухи"
+#: and "22 vehicles" share a number and no fact; witnesses of one convoy
+#: call its vehicles "машин", "вантажівок" or "trucks", all vehicles.
+#: Planes and helicopters are one kind ("борт" is either, and at night
+#: one is not told from the other); a drone's moped drone is heard apart.
 _COUNTED = {
     "people": """людей люди людин осіб особ чоловік человек військов военн солдат бійц бойц
                  окупант орк people person soldier troop fighter servicem""",
     "vehicles": """машин вантажів грузовик одиниц единиц техні танк бтр бмп автомоб авто
                    броне vehicle truck cars apc ifv""",
-    "air": """дрон шахед безпілот беспилот мопед борт гелікоптер вертол літак самол ракет
-              drone uav helicopter aircraft plane jet missile rocket""",
+    "drones": """дрон шахед безпілот беспилот мопед герань drone uav""",
+    "aircraft": """борт гелікоптер вертол літак самол helicopter aircraft plane jet""",
+    "missiles": """ракет missile rocket""",
     "blasts": """вибух взрыв прильот приліт прилет влучан попадан удар гучн громк вистріл
                  постріл выстрел blast explosion strike hits boom bang loud shots""",
     "buildings": """будин будів дом хат здани building house homes""",
