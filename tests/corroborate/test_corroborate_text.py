@@ -137,6 +137,7 @@ def test_bearings_are_named_alike_in_three_languages(text: str, found: set[str])
         ("vehicles hidden in a hangar, 22 of them", {("22", "vehicles")}),
         # ...and in a text that names none, nothing known.
         ("нарахували 22", set()),
+        ("22, особливо не yet", set()),
         ("23 шт", set()),
     ],
 )
@@ -159,7 +160,7 @@ def test_counts_name_what_each_number_counts_in_three_languages(
         ("Перемоги, Победы, Peremohy", {"peremohy"}),
         ("з Шевченка на Соборну", {"shevchenka", "soborna"}),
         # Stems name words they begin, never words they are inside of.
-        ("половина колони, парковка", set()),
+        ("половина колони, парковка, ППО працює, победили", set()),
         ("Колона на виїзді", set()),
     ],
 )
@@ -189,10 +190,8 @@ def test_towns_are_named_alike_in_three_languages_and_their_cases(
 
 @pytest.mark.parametrize("table", [_COUNTED, _STREETS, _TOWNS])
 def test_no_spelling_names_two_things(table: dict[str, str]) -> None:
-    # A stem under two names would silently mean only one of them.
-    spellings = [fold(spelt) for spelt in " ".join(table.values()).split()]
+    # A stem under two names would silently mean only the last of them.
     named = {fold(spelt): name for name, spelt_ in table.items() for spelt in spelt_.split()}
-    assert len(set(spellings)) == len(named)
     for name, spelt_ in table.items():
         assert all(named[fold(spelt)] == name for spelt in spelt_.split()), name
 
