@@ -220,28 +220,43 @@ def test_reports_each_telling_what_the_other_does_not_need_more_alike_words() ->
     assert linked_close(uk, "Куп'янськ, вертольоти над містом, низько")  # no facts at all
 
 
-def test_a_report_alone_joins_no_event_whose_other_reports_it_contradicts() -> None:
-    # b is its best match and says no hour; a, linked to b, says another.
-    a = report("a", "25 вертольотів над Кривим Рогом о 00:29", time=T0, spot=Spot(LAT, LON))
-    b = report("b", "Вертольоти над Кривим Рогом, гул літаків, 25 шт", time=T0 + 60,
-               spot=Spot(LAT, LON))  # fmt: skip
-    weak = report("w", "Вертольоти над Кривим Рогом, гул літаків, о 06:52")
+@pytest.mark.parametrize(
+    ("a_text", "b_text", "weak_text", "agreeing_text"),
+    [
+        (
+            "25 вертольотів над Кривим Рогом о 00:29",
+            "Вертольоти над Кривим Рогом, гул літаків, 25 шт",
+            "Вертольоти над Кривим Рогом, гул літаків, о 06:52",
+            "Вертольоти над Кривим Рогом, гул літаків, о 00:40",
+        ),
+        (
+            "Блокпост на Сумській, 6 військових, перевіряють документи",
+            "Блокпост, 6 военных, проверяют документы і телефони",
+            "Блокпост, 6 военных, проверяют документы і телефони, Соборная",
+            "Блокпост, 6 военных, проверяют документы і телефони, Сумская",
+        ),
+        (
+            "Блокпост у Сумах, перевіряють документи і телефони",
+            "Блокпост, проверяют документы и телефоны на выезде",
+            "Бердянск. Блокпост, проверяют документы и телефоны на выезде",
+            "Сумы. Блокпост, проверяют документы и телефоны на выезде",
+        ),
+    ],
+    ids=["hours", "street", "town"],
+)
+def test_a_report_alone_joins_no_event_whose_other_reports_it_contradicts(
+    a_text: str, b_text: str, weak_text: str, agreeing_text: str
+) -> None:
+    # b is the weak report's best match and does not say the fact; a,
+    # linked to b, says another.
+    a = report("a", a_text, time=T0, spot=Spot(LAT, LON))
+    b = report("b", b_text, time=T0 + 60, spot=Spot(LAT, LON))
+    weak = report("w", weak_text)
     assert linked(a, b, DEFAULT) and jaccard(weak.shingles, b.shingles) >= ALIKE
     for order in itertools.permutations([a, b, weak]):
         assert partition(Grouping.of(order, DEFAULT).events()) == {frozenset("ab"), frozenset("w")}
-    agreeing = report("w", "Вертольоти над Кривим Рогом, гул літаків, о 00:40")
+    agreeing = report("w", agreeing_text)
     assert partition(Grouping.of([a, b, agreeing], DEFAULT).events()) == {frozenset("abw")}
-
-
-def test_a_report_alone_joins_no_event_on_another_street() -> None:
-    a = report("a", "Блокпост на Сумській, 6 військових, перевіряють документи",
-               time=T0, spot=Spot(LAT, LON))  # fmt: skip
-    b = report("b", "Блокпост, 6 военных, проверяют документы і телефони", time=T0 + 60,
-               spot=Spot(LAT, LON))  # fmt: skip
-    weak = report("w", "Блокпост, 6 военных, проверяют документы і телефони, Соборная")
-    assert linked(a, b, DEFAULT) and jaccard(weak.shingles, b.shingles) >= ALIKE
-    for order in itertools.permutations([a, b, weak]):
-        assert partition(Grouping.of(order, DEFAULT).events()) == {frozenset("ab"), frozenset("w")}
 
 
 def test_reports_alone_joining_an_event_of_hundreds_are_each_checked_once(
@@ -279,19 +294,6 @@ def test_reports_alone_joining_an_event_of_hundreds_are_each_checked_once(
 
 
 # -- no time or place: text and media only ---------------------------------------
-
-
-def test_a_report_alone_joins_no_event_in_another_town() -> None:
-    a = report("a", "Блокпост у Сумах, перевіряють документи і телефони", time=T0,
-               spot=Spot(LAT, LON))  # fmt: skip
-    b = report("b", "Блокпост, проверяют документы и телефоны на выезде", time=T0 + 60,
-               spot=Spot(LAT, LON))  # fmt: skip
-    weak = report("w", "Бердянск. Блокпост, проверяют документы и телефоны на выезде")
-    assert linked(a, b, DEFAULT) and jaccard(weak.shingles, b.shingles) >= ALIKE
-    for order in itertools.permutations([a, b, weak]):
-        assert partition(Grouping.of(order, DEFAULT).events()) == {frozenset("ab"), frozenset("w")}
-    same_town = report("w", "Сумы. Блокпост, проверяют документы и телефоны на выезде")
-    assert partition(Grouping.of([a, b, same_town], DEFAULT).events()) == {frozenset("abw")}
 
 
 def test_without_time_or_place_alike_words_group() -> None:
