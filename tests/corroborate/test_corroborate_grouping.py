@@ -105,6 +105,32 @@ def test_reports_outside_the_window_are_not_one_event_whatever_the_words() -> No
     assert not linked(a, outside, settings_)
 
 
+def test_reports_sent_hours_apart_in_the_window_need_words_more_alike() -> None:
+    uk = "Обстріл Харкова, 22 вибухи біля заводу"
+    ru = "Обстрел Харькова, 22 взрыва возле завода"
+    assert NEAR < jaccard(pieces(uk), pieces(ru)) < ALIKE
+
+    def linked_after(text: str, seconds: float) -> bool:
+        a = report("a", uk, time=T0, spot=Spot(LAT, LON))
+        return linked(a, report("b", text, time=T0 + seconds, spot=Spot(LAT, LON)), DEFAULT)
+
+    # Within the hour the count in common is enough; past it the bar climbs
+    # from there (NEAR) to ALIKE at the window's end (6 h here).
+    assert linked_after(ru, 600) and linked_after(ru, 3600) and linked_after(ru, 2.5 * 3600)
+    assert not linked_after(ru, 5 * 3600)  # two shellings of one town that day
+    assert linked_after(uk, 6 * 3600)  # the same words: one event told again
+    short = "Обстріл Харкова, 22 вибухи"
+    assert 0.65 < jaccard(pieces(uk), pieces(short)) < 0.66
+    assert linked_after(short, 5 * 3600) and not linked_after(short, 6 * 3600 - 60)
+    # A bar above the climb's end stays where it is: facts at odds, late or not.
+    other = ru.replace("22", "23")
+    assert NEAR_ALONE < jaccard(pieces(uk), pieces(other)) < NEAR_APART
+    assert not any(linked_after(other, hours * 3600) for hours in (0.2, 2, 5))
+    # The bar climbs the whole way, from the hour to the window's end.
+    climbing = [linked_after(ru, 3600 + step * 60) for step in range(0, 5 * 60, 5)]
+    assert climbing == sorted(climbing, reverse=True) and not climbing[-1]
+
+
 def test_closeness_is_unknown_not_false_without_a_time_or_a_place() -> None:
     a, b = report("a", time=T0, spot=Spot(LAT, LON)), report("b")
     assert close_in_time(a, b, DEFAULT) is None

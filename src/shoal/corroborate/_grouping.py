@@ -99,7 +99,8 @@ def linked(a: Report, b: Report, settings: Settings) -> bool:
     beside the first is the point. Otherwise both must give a time and a
     place, close, and their words be a little alike (NEAR, with a number
     in common; NEAR_ALONE without; NEAR_APART if both give facts and none
-    alike): there time and place already speak. Facts that disagree
+    alike; more the further apart they were sent, :func:`_later`): there
+    time and place already speak. Facts that disagree
     (:func:`at_odds`) take words far more alike (ALIKE). A
     report of pictures only, close in both, is linked too: time and place
     are all it tells.
@@ -112,7 +113,20 @@ def linked(a: Report, b: Report, settings: Settings) -> bool:
         return False
     if not a.shingles or not b.shingles:
         return True
-    return jaccard(a.shingles, b.shingles) >= _bar(a, b)
+    return jaccard(a.shingles, b.shingles) >= _later(_bar(a, b), a, b, settings)
+
+
+def _later(bar: float, a: Report, b: Report, settings: Settings) -> float:
+    """``bar``, raised for reports sent far apart in the window: from the
+    bar itself up to :data:`SAME_MOMENT_S` apart, to ALIKE at the window's
+    end. Witnesses of one moment mostly send within the hour; two reports
+    of one kind in one town two hours apart are as often two events, and
+    only words that say the same thing make them one."""
+    assert a.time is not None and b.time is not None  # both anchored
+    late = abs(a.time - b.time) - SAME_MOMENT_S
+    if late <= 0:  # always so in a window of an hour or less
+        return bar
+    return bar + (ALIKE - bar) * late / (settings.window_s - SAME_MOMENT_S)
 
 
 def _bar(a: Report, b: Report) -> float:
