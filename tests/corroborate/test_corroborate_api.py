@@ -35,6 +35,7 @@ EXPECTED_EXPORTS = [
     "instant",
     "jaccard",
     "linked",
+    "parts",
     "pieces",
     "same_picture",
     "suggest",

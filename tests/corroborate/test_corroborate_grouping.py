@@ -6,7 +6,7 @@ sender chose, text and media alone when there is no time or place), and
 Hypothesis properties of the index: the events do not depend on the order
 reports arrive in, and, for reports that all give a time and a place
 (pictures differing in one band), they are the connected components of
-:func:`linked` over every pair.
+:func:`linked` over every pair, each in its :func:`parts`.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from shoal.corroborate import (
     instant,
     jaccard,
     linked,
+    parts,
     pieces,
     same_picture,
 )
@@ -246,6 +247,66 @@ def test_reports_each_telling_what_the_other_does_not_need_more_alike_words() ->
     assert linked_close(uk, "Куп'янськ, вертольоти над містом, низько")  # no facts at all
 
 
+def chain_of_three() -> list[Report]:
+    """Two reports of one shelling; a third, on another street, linked
+    to the one that names no street only."""
+    return [
+        report("x", "Heard 39 blasts near Heroiv Pratsi st in Sloviansk. Houses damaged",
+               time=T0, spot=Spot(LAT, LON)),
+        report("y", "39 explosions. Houses damaged. Shelling in Sloviansk at 15:34",
+               time=T0 + 600, spot=Spot(LAT, LON)),
+        report("z", "Heard 39 blasts around 16:17 near Tsentralna st in Sloviansk, warehouse burns",
+               time=T0 + 1200, spot=Spot(LAT, LON)),
+    ]  # fmt: skip
+
+
+def test_links_chaining_reports_at_odds_are_cut_where_the_words_are_least_alike() -> None:
+    x, y, z = chain_of_three()
+    assert linked(x, y, DEFAULT) and linked(y, z, DEFAULT) and not linked(x, z, DEFAULT)
+    assert jaccard(x.shingles, y.shingles) > jaccard(y.shingles, z.shingles)
+    assert parts([x, y, z], DEFAULT) == [["x", "y"], ["z"]]
+    for order in itertools.permutations([x, y, z]):
+        assert partition(Grouping.of(order, DEFAULT).events()) == {frozenset("xy"), frozenset("z")}
+    # A report placed into the group is placed into its part.
+    grouping = Grouping.of([x, y], DEFAULT)
+    assert {r.key for r in grouping.place(z).reports} == {"z"}
+    assert {r.key for r in grouping.event("y").reports} == {"x", "y"}
+
+
+def test_a_picture_in_common_is_cut_last() -> None:
+    _, _, z = chain_of_three()
+    x = report("x", "Heard 39 blasts near Heroiv Pratsi st in Sloviansk", dhash=(PHOTO,))
+    y = report("y", "Heard 39 blasts around 16:17 in Sloviansk", time=T0 + 600,
+               spot=Spot(LAT, LON), dhash=(PHOTO,))  # fmt: skip
+    assert jaccard(x.shingles, y.shingles) < jaccard(y.shingles, z.shingles)
+    assert linked(x, y, DEFAULT) and linked(y, z, DEFAULT) and not linked(x, z, DEFAULT)
+    assert parts([x, y, z], DEFAULT) == [["x", "y"], ["z"]]
+
+
+def test_reports_each_giving_part_of_the_facts_stay_one_event() -> None:
+    count = report(
+        "a", "Колона техніки через Харків, 6 машин, на захід", time=T0, spot=Spot(LAT, LON)
+    )
+    plate = report(
+        "b", "Колона техніки через Харків, номер на першій 2761", time=T0 + 300, spot=Spot(LAT, LON)
+    )
+    both = report("c", "Колонна техники через Харьков: 6 машин, номер на первой 2761",
+                  time=T0 + 600, spot=Spot(LAT, LON))  # fmt: skip
+    assert not linked(count, plate, DEFAULT)  # the count and the plate are at odds alone
+    assert parts([count, plate, both], DEFAULT) == [["a", "b", "c"]]
+
+
+def test_a_group_past_split_at_most_is_left_whole() -> None:
+    x, y, z = chain_of_three()
+    more = [
+        report(f"y{i:02d}", y.text, time=T0 + 600 + i, spot=Spot(LAT, LON))
+        for i in range(grouping_module.SPLIT_AT_MOST - 3)
+    ]
+    assert len(parts([x, y, z, *more], DEFAULT)) == 2
+    whole = [x, y, z, *more, report("y99", y.text, time=T0 + 900, spot=Spot(LAT, LON))]
+    assert parts(whole, DEFAULT) == [sorted(r.key for r in whole)]
+
+
 @pytest.mark.parametrize(
     ("a_text", "b_text", "weak_text", "agreeing_text"),
     [
@@ -298,25 +359,25 @@ def test_reports_alone_joining_an_event_of_hundreds_are_each_checked_once(
     ]  # fmt: skip
     alone = [report(f"w{i}", f"Колона 12 машин о 14:{i % 60:02d}") for i in range(100)]
     grouping = Grouping.of(copies + alone, DEFAULT)
-    calls = {"at_odds": 0, "_Told": 0}
+    calls = {"at_odds": 0, "of": 0}
 
-    def counting(name: str) -> None:
-        real = getattr(grouping_module, name)
+    def counting(owner: object, name: str) -> None:
+        real = getattr(owner, name)
 
         def counted(*args: Any) -> Any:
             calls[name] += 1
             return real(*args)
 
-        monkeypatch.setattr(grouping_module, name, counted)
+        monkeypatch.setattr(owner, name, counted)
 
-    counting("at_odds")
-    counting("_Told")
+    counting(grouping_module, "at_odds")
+    counting(grouping_module._Told, "of")
     (event,) = grouping.events()
     assert len(event.reports) == 400
     # Each report alone is checked when it is named and when it is
     # gathered, against the event's facts read once.
     assert calls["at_odds"] <= 2 * len(alone)
-    assert calls["_Told"] == 1
+    assert calls["of"] == 1
 
 
 # -- no time or place: text and media only ---------------------------------------
@@ -552,7 +613,8 @@ def reports(draw: st.DrawFn, free: bool) -> list[Report]:
 
 
 def components(reports: list[Report], settings_: Settings) -> frozenset[frozenset[str]]:
-    """The events by definition: components of ``linked`` over every pair."""
+    """The events by definition: components of ``linked`` over every pair,
+    each in its :func:`parts` (cut where links chain reports at odds)."""
     parent = {r.key: r.key for r in reports}
 
     def root(k: str) -> str:
@@ -563,10 +625,10 @@ def components(reports: list[Report], settings_: Settings) -> frozenset[frozense
     for a, b in itertools.combinations(reports, 2):
         if linked(a, b, settings_):
             parent[root(a.key)] = root(b.key)
-    groups: dict[str, set[str]] = {}
+    groups: dict[str, list[Report]] = {}
     for r in reports:
-        groups.setdefault(root(r.key), set()).add(r.key)
-    return frozenset(frozenset(g) for g in groups.values())
+        groups.setdefault(root(r.key), []).append(r)
+    return frozenset(frozenset(part) for g in groups.values() for part in parts(g, settings_))
 
 
 PROPERTY = settings(max_examples=_tiers.sized(60, 600), deadline=None)
@@ -591,7 +653,7 @@ def test_events_do_not_depend_on_the_order_reports_arrive_in(
 
 @PROPERTY
 @given(reports(free=False), st.sampled_from(SETTINGS))
-def test_events_of_reports_with_time_and_place_are_the_components_of_linked(
+def test_events_of_reports_with_time_and_place_are_the_parts_of_components_of_linked(
     found: list[Report], settings_: Settings
 ) -> None:
     assert partition(Grouping.of(found, settings_).events()) == components(found, settings_)

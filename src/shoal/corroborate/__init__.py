@@ -6,7 +6,15 @@ out. Judges reports, never people (DESIGN.md, "Reports and their worth").
 """
 
 from ._credibility import Suggestion, contested, suggest
-from ._grouping import Event, Grouping, close_in_place, close_in_time, linked, same_picture
+from ._grouping import (
+    Event,
+    Grouping,
+    close_in_place,
+    close_in_time,
+    linked,
+    parts,
+    same_picture,
+)
 from ._independence import Independence, Reliability, copies, independence
 from ._report import MAX_DECLARED, Report, Settings, Spot, instant
 from ._text import fold, jaccard, pieces
@@ -30,6 +38,7 @@ __all__ = [
     "instant",
     "jaccard",
     "linked",
+    "parts",
     "pieces",
     "same_picture",
     "suggest",

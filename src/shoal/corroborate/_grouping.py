@@ -5,8 +5,9 @@ Two reports are *linked* when they surely tell of one event
 alike in words); linked reports are one strong group (union-find). A
 report that gives no time or no place cannot be sure of anything: it
 joins the one report it is most alike (:func:`alike`), and so that
-report's event, never two events. An event is a strong group and the
-reports whose best matches lead into it. Placing one report never needs
+report's event, never two events. An event is a part of a strong group
+(:func:`parts`: links that chain reports whose facts disagree are cut)
+and the reports whose best matches lead into it. Placing one report never needs
 the others regrouped.
 
 Comparing a new report with each of 100,000 would cost a second in
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -54,6 +55,8 @@ _MOST_CELLS = 150
 #: the first ones stay found by it, later ones by time, place and file
 #: only, or each placing would compare with every copy (seconds at 100,000).
 BUCKET_CAP = 256
+#: Reports in a strong group past which :func:`parts` leaves it whole.
+SPLIT_AT_MOST = 64
 #: How far apart two witnesses' own words may put one moment ("around
 #: 14:00", "at 14:40"): people round to the hour and guess.
 SAME_MOMENT_S = 3600.0
@@ -176,7 +179,7 @@ class Facts(Protocol):
 
 
 class _Told(NamedTuple):
-    """Every fact the reports of one strong group give, together."""
+    """Every fact some reports give, together."""
 
     numbers: frozenset[str]
     counts: frozenset[tuple[str, str]]
@@ -184,6 +187,17 @@ class _Told(NamedTuple):
     streets: frozenset[str]
     towns: frozenset[str]
     clock: frozenset[int]
+
+    @classmethod
+    def of(cls, told: Sequence[Facts]) -> _Told:
+        return cls(
+            frozenset().union(*(t.numbers for t in told)),
+            frozenset().union(*(t.counts for t in told)),
+            frozenset().union(*(t.bearings for t in told)),
+            frozenset().union(*(t.streets for t in told)),
+            frozenset().union(*(t.towns for t in told)),
+            frozenset().union(*(t.clock for t in told)),
+        )
 
 
 def at_odds(a: Facts, b: Facts) -> bool:
@@ -248,6 +262,51 @@ def _same_hours(a: frozenset[int], b: frozenset[int], within_s: float) -> bool:
     return any(min(abs(x - y), 1440 - abs(x - y)) <= window for x in a for y in b)
 
 
+def parts(reports: Sequence[Report], settings: Settings) -> list[list[str]]:
+    """A strong group's reports in the events they tell of (keys).
+
+    Links chain: "39 blasts, 15:34" links "39 blasts at 16:17 near
+    Tsentralna" and, on its other side, "hits near Heroiv Pratsi", and a
+    planted report would borrow the witnesses of another street. So a
+    group in which two reports are :func:`at_odds` is cut: its links
+    taken from the most alike (a picture first) to the least, each joins
+    two parts unless the facts of one, together, are at odds with those
+    of the other (a report giving the count and another the plate number
+    of one convoy each agree with a third that gives both). Pure, and in
+    a fixed order: the parts do not depend on the order the reports came
+    in. A group of more than :data:`SPLIT_AT_MOST` reports is left whole
+    (comparing every pair would cost more than a placing may)."""
+    if len(reports) > SPLIT_AT_MOST or not _contested(reports):
+        return [sorted(r.key for r in reports)]
+    ordered = sorted(reports, key=lambda r: r.key)
+    links = sorted(
+        (-2.0 if same_picture(a, b) else -jaccard(a.shingles, b.shingles), a.key, b.key)
+        for i, a in enumerate(ordered)
+        for b in ordered[i + 1 :]
+        if linked(a, b, settings)
+    )
+    part = {r.key: [r.key] for r in ordered}
+    told = {r.key: _Told.of([r]) for r in ordered}
+    for _, a, b in links:
+        mine, theirs = part[a], part[b]
+        if mine is theirs or at_odds(told[mine[0]], told[theirs[0]]):
+            continue
+        told[mine[0]] = _Told.of([told[mine[0]], told[theirs[0]]])
+        mine.extend(theirs)
+        for k in theirs:
+            part[k] = mine
+    found = {id(members): members for members in part.values()}
+    return sorted(sorted(members) for members in found.values())
+
+
+def _contested(reports: Sequence[Report]) -> bool:
+    """Whether two of the reports give facts :func:`at_odds` (each set of
+    facts compared once: copies give one). If none do, no two parts can
+    be, and the group is one part without a pair compared."""
+    told = list({_Told.of([r]): r for r in reports})
+    return any(at_odds(a, b) for i, a in enumerate(told) for b in told[i + 1 :])
+
+
 @dataclass(frozen=True)
 class Event:
     """Reports linked into one event; ``key`` is the key of its first report."""
@@ -268,6 +327,8 @@ class Grouping:
         #: back from each match to those that chose it.
         self._best: dict[str, tuple[float, str]] = {}
         self._pointed: dict[str, set[str]] = {}
+        #: A strong group's :func:`parts`, by its root, while it is unchanged.
+        self._split: dict[str, list[list[str]]] = {}
         self._buckets: dict[Hashable, list[str]] = {}
         self._by_cell: dict[tuple[int, int, int, int], list[str]] = defaultdict(list)
         self._by_time: dict[tuple[int, int], list[str]] = defaultdict(list)
@@ -345,15 +406,16 @@ class Grouping:
         self._pointed.setdefault(to, set()).add(weak)
 
     def _home(self, key: str, told: dict[str, _Told]) -> str:
-        """The strong group an event is named by: a report's own, or, for
-        a report alone with a best match, that match's home (a cycle of
-        best matches is named by its smallest member). ``told``: the
-        facts of groups gathered so far (:meth:`_admitted`)."""
-        root = self._root(key)
+        """The part of a strong group (:meth:`_part`) an event is named
+        by: a report's own, or, for a report alone with a best match, that
+        match's home (a cycle of best matches is named by its smallest
+        member). ``told``: the facts of groups gathered so far
+        (:meth:`_admitted`)."""
+        root = self._part(key)[0]
         seen: list[str] = []
         while root in self._best and len(self._members[root]) == 1 and root not in seen:
             seen.append(root)
-            root = self._root(self._best[root][1])
+            root = self._part(self._best[root][1])[0]
         if root in seen:
             return min(seen[seen.index(root) :])
         # The chain ends in its event only as far as each report on it
@@ -367,7 +429,7 @@ class Grouping:
         """Whether the report alone ``weak`` may join the group of
         ``root``: its best match agrees with it, but "at 06:52" does not
         join an event whose reports all say other hours ("at 00:29")."""
-        members = self._members[root]
+        members = self._part(root)
         if len(members) == 1:
             # Reports alone lead one to the next only as alike as ALIKE and
             # not at odds, pair by pair: a chain of them stays whole.
@@ -379,15 +441,7 @@ class Grouping:
         if facts is None:
             # Once per group and call: an event of thousands of copies
             # would otherwise be read whole for each report joining it.
-            reports = [self._reports[m] for m in members]
-            facts = told[root] = _Told(
-                frozenset().union(*(r.numbers for r in reports)),
-                frozenset().union(*(r.counts for r in reports)),
-                frozenset().union(*(r.bearings for r in reports)),
-                frozenset().union(*(r.streets for r in reports)),
-                frozenset().union(*(r.towns for r in reports)),
-                frozenset().union(*(r.clock for r in reports)),
-            )
+            facts = told[root] = _Told.of([self._reports[m] for m in members])
         return not at_odds(report, facts)
 
     def event(self, key: str) -> Event:
@@ -396,8 +450,9 @@ class Grouping:
     def events(self) -> Iterator[Event]:
         told: dict[str, _Told] = {}
         for root in list(self._members):
-            if self._home(root, told) == root:
-                yield self._event(root, told)
+            for part in self._parts(root):
+                if self._home(part[0], told) == part[0]:
+                    yield self._event(part[0], told)
 
     def _event(self, key: str, told: dict[str, _Told]) -> Event:
         found = self._gather(self._home(key, told), told)
@@ -405,10 +460,9 @@ class Grouping:
         return Event(members[0], tuple(self._reports[m] for m in members))
 
     def _gather(self, home: str, told: dict[str, _Told]) -> list[str]:
-        """Every report of the event named by ``home``: its strong group and
-        the reports whose best matches lead into it."""
-        root = self._root(home)
-        found = list(self._members[root])
+        """Every report of the event named by ``home``: its part of a strong
+        group and the reports whose best matches lead into it."""
+        found = list(self._part(home))
         seen = set(found)
         at = 0
         while at < len(found):
@@ -416,7 +470,7 @@ class Grouping:
                 if (
                     weak not in seen
                     and len(self._members[self._root(weak)]) == 1
-                    and self._admitted(weak, root, told)
+                    and self._admitted(weak, home, told)
                 ):
                     seen.add(weak)
                     found.append(weak)
@@ -532,6 +586,23 @@ class Grouping:
 
     # -- union-find -----------------------------------------------------------
 
+    def _parts(self, root: str) -> list[list[str]]:
+        """The :func:`parts` of the strong group of ``root``; each part's
+        first key names it (a group whole is named by its root)."""
+        members = self._members[root]
+        if len(members) == 1:
+            return [members]
+        found = self._split.get(root)
+        if found is None:
+            found = parts([self._reports[m] for m in members], self.settings)
+            self._split[root] = found = [members] if len(found) == 1 else found
+        return found
+
+    def _part(self, key: str) -> list[str]:
+        """The part (:meth:`_parts`) ``key`` is in."""
+        found = self._parts(self._root(key))
+        return found[0] if len(found) == 1 else next(p for p in found if key in p)
+
     def _root(self, key: str) -> str:
         parent = self._parent
         root = key
@@ -550,6 +621,8 @@ class Grouping:
                 self._pointed[self._best.pop(root)[1]].discard(root)
         if len(self._members[ra]) < len(self._members[rb]):
             ra, rb = rb, ra
+        self._split.pop(ra, None)
+        self._split.pop(rb, None)
         self._parent[rb] = ra
         self._members[ra].extend(self._members.pop(rb))
 
