@@ -243,7 +243,10 @@ def test_reports_each_telling_what_the_other_does_not_need_more_alike_words() ->
     other = "Куп'янськ, вертольоти, 20:30, низько над Перемоги"
     assert NEAR_ALONE < jaccard(pieces(uk), pieces(other)) < NEAR_APART
     assert not linked_close(uk, other)
-    assert linked_close(uk, other + ", на схід")  # one fact in common
+    # A direction is one of eight: two events of one hour share one by chance.
+    assert not linked_close(uk, other + ", на схід")
+    assert linked_close(uk, other + ", на схід, 30")  # a count in common
+    assert linked_close(uk + ", над Перемоги", other)  # a street in common
     assert linked_close(uk, "Куп'янськ, вертольоти над містом, низько")  # no facts at all
 
 

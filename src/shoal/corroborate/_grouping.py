@@ -156,9 +156,11 @@ def _tells_facts(report: Report) -> bool:
 
 def _a_fact_in_common(a: Report, b: Report) -> bool:
     """Whether two reports not :func:`at_odds`, with no number they
-    :func:`agree` on, give one fact alike: a direction, a street, or times
-    of day (not at odds, so within the hour)."""
-    return bool(a.bearings & b.bearings or a.streets & b.streets or (a.clock and b.clock))
+    :func:`agree` on, give one fact alike: a street, or times of day (not
+    at odds, so within the hour). Not a compass direction: it is one of
+    eight, and two convoys through one town that hour share one by chance
+    (a direction that differs still sets them at odds)."""
+    return bool(a.streets & b.streets or (a.clock and b.clock))
 
 
 class Facts(Protocol):
