@@ -331,7 +331,10 @@ class Grouping:
         self._pointed: dict[str, set[str]] = {}
         #: A strong group's :func:`parts`, by its root, while it is unchanged.
         self._split: dict[str, list[list[str]]] = {}
-        self._buckets: dict[Hashable, list[str]] = {}
+        #: A bucket of one report is its key, not a list: most are (each
+        #: text's bands are its own), and a list each cost a tenth of
+        #: the grouping.
+        self._buckets: dict[Hashable, str | list[str]] = {}
         self._by_cell: dict[tuple[int, int, int, int], list[str]] = defaultdict(list)
         self._by_time: dict[tuple[int, int], list[str]] = defaultdict(list)
         self._levels: set[int] = set()
@@ -507,7 +510,9 @@ class Grouping:
         for bucket_key in keys:
             bucket = buckets.get(bucket_key)
             if bucket is None:
-                buckets[bucket_key] = [key]
+                buckets[bucket_key] = key
+            elif isinstance(bucket, str):
+                buckets[bucket_key] = [bucket, key]
             elif len(bucket) < BUCKET_CAP:
                 bucket.append(key)
         if report.time is not None and report.spot is not None:
@@ -522,7 +527,11 @@ class Grouping:
         buckets = self._buckets
         for bucket_key in keys:
             bucket = buckets.get(bucket_key)
-            if bucket:
+            if bucket is None:
+                continue
+            if isinstance(bucket, str):
+                found.add(bucket)
+            else:
                 found.update(bucket)
         if report.time is not None and report.spot is not None:
             for level in self._levels:
