@@ -11,7 +11,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -250,12 +251,19 @@ def test_a_draft_is_sealed_to_the_member_then_finished(served: Org, tmp_path: Pa
 # -- the outbox -----------------------------------------------------------
 
 
-def _received(served: Org) -> int:
-    """The bytes the server counts for the upload under way (its pieces)."""
+@contextmanager
+def _received(served: Org) -> Iterator[Callable[[], int]]:
+    """Reads the bytes the server counts for the upload under way (its
+    pieces), through one engine: opening one per look took longer than a
+    16 MiB piece takes over loopback, and the send could end unseen."""
     engine = create_db_engine(load_config(served.root / "server").database)
     try:
-        with engine.connect() as db:
-            return int(db.scalar(select(func.max(schema.Upload.received))) or 0)
+
+        def received() -> int:
+            with engine.connect() as db:
+                return int(db.scalar(select(func.max(schema.Upload.received))) or 0)
+
+        yield received
     finally:
         engine.dispose()
 
@@ -282,16 +290,17 @@ def test_an_interrupted_large_upload_resumes_where_it_stopped(served: Org, tmp_p
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if _received(served) >= (LARGE_MIB << 20) // 4:
-            break
-        assert sending.poll() is None, "the send ended before it could be cut"
-        time.sleep(0.05)
-    else:
-        pytest.fail("the upload never got under way")
-    sending.send_signal(signal.SIGKILL)
-    sending.wait(timeout=30)
-    cut_at = _received(served)
+    with _received(served) as received:
+        while time.monotonic() < deadline:
+            if received() >= (LARGE_MIB << 20) // 4:
+                break
+            assert sending.poll() is None, "the send ended before it could be cut"
+            time.sleep(0.002)
+        else:
+            pytest.fail("the upload never got under way")
+        sending.send_signal(signal.SIGKILL)
+        sending.wait(timeout=30)
+        cut_at = received()
     assert 0 < cut_at < LARGE_MIB << 20
 
     resumed = member.run("send", "--now")
