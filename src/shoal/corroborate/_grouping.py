@@ -7,8 +7,8 @@ report that gives no time or no place cannot be sure of anything: it
 joins the one report it is most alike (:func:`alike`), and so that
 report's event, never two events. An event is a part of a strong group
 (:func:`parts`: links that chain reports whose facts disagree are cut)
-and the reports whose best matches lead into it. Placing one report never needs
-the others regrouped.
+and the reports whose best matches lead into it. Placing one report
+never needs the others regrouped.
 
 Comparing a new report with each of 100,000 would cost a second in
 Python; the index finds the few worth comparing (:meth:`Grouping._candidates`):
@@ -332,8 +332,8 @@ class Grouping:
         #: A strong group's :func:`parts`, by its root, while it is unchanged.
         self._split: dict[str, list[list[str]]] = {}
         #: A bucket of one report is its key, not a list: most are (each
-        #: text's bands are its own), and a list each cost a tenth of
-        #: the grouping.
+        #: text's bands are its own), and filing a list for each was a
+        #: quarter of the grouping.
         self._buckets: dict[Hashable, str | list[str]] = {}
         self._by_cell: dict[tuple[int, int, int, int], list[str]] = defaultdict(list)
         self._by_time: dict[tuple[int, int], list[str]] = defaultdict(list)
@@ -431,9 +431,10 @@ class Grouping:
         return root
 
     def _admitted(self, weak: str, root: str, told: dict[str, _Told]) -> bool:
-        """Whether the report alone ``weak`` may join the group of
-        ``root``: its best match agrees with it, but "at 06:52" does not
-        join an event whose reports all say other hours ("at 00:29")."""
+        """Whether the report alone ``weak`` may join the part named by
+        ``root`` (:meth:`_part`): its best match agrees with it, but "at
+        06:52" does not join an event whose reports all say other hours
+        ("at 00:29")."""
         members = self._part(root)
         if len(members) == 1:
             # Reports alone lead one to the next only as alike as ALIKE and
