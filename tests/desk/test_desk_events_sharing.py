@@ -67,8 +67,8 @@ def test_grouping_lets_other_threads_run_while_it_works(slow_switching: None) ->
     keys = [f"report-{i:03d}" for i in range(int(WORK_S / 0.001))]
     seen, turns = _turns_of_another_thread(_events._sharing(keys))
     assert seen == keys
-    # One turn per _SHARE_EVERY_S of work would be 400; a loaded machine
-    # delays some, never most.
+    # A turn after each key's 1 ms of work (more than _SHARE_EVERY_S)
+    # would be 200; a loaded machine delays some, never most.
     assert turns >= 20, turns
 
 
