@@ -69,7 +69,7 @@ import _harness as h
 from shoal import crypto, org
 from shoal.desk._library import Filters
 from shoal.desk._state import Layout
-from shoal.desk._workbench import Workbench
+from shoal.desk._workbench import AFTER_UNLOCK_THREAD, Workbench
 from shoal.store import FileBlobStore, schema
 from shoal.store._database import create_db_engine
 from shoal.trusted import unlock_keystore
@@ -239,7 +239,7 @@ def _search_ready(bench: Workbench, deadline: float) -> None:
 def _grouping() -> bool:
     """Whether the desk's work after unlock is under way: its thread builds
     the search index, then groups the reports into events (``Workbench``)."""
-    return any(t.name == "desk-search-index" for t in threading.enumerate())
+    return any(t.name == AFTER_UNLOCK_THREAD for t in threading.enumerate())
 
 
 def _pct(values: Sequence[float], p: float) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pytest
 
@@ -36,7 +36,7 @@ def _busy(seconds: float) -> None:
         sum(range(100))
 
 
-def _turns_of_another_thread(keys: Iterator[str] | list[str]) -> tuple[list[str], int]:
+def _turns_of_another_thread(keys: Iterable[str]) -> tuple[list[str], int]:
     """Work 1 ms on each key while another thread counts how often it ran."""
     turns = 0
     done = threading.Event()

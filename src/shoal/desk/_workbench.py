@@ -83,6 +83,9 @@ KEPT_KINDS = TEXT_KINDS | {APPLICATION, FORWARD}
 #: most 256 KiB; beyond this it is a file, whose content is not kept.
 KEEP_CAP = 512 * 1024
 INDEX_BATCH = 1000
+#: The thread that builds the search index after unlock, then groups the
+#: reports into events (bench/sync.py waits for its end).
+AFTER_UNLOCK_THREAD = "desk-search-index"
 MAX_TAGS = 20
 MAX_TAG = 40
 MAX_NOTE = 20_000
@@ -187,7 +190,7 @@ class Workbench:
                 time.sleep(0.002)
             events.grouped()
 
-        threading.Thread(target=build, name="desk-search-index", daemon=True).start()
+        threading.Thread(target=build, name=AFTER_UNLOCK_THREAD, daemon=True).start()
 
     @property
     def trust(self) -> Trust:
